@@ -1,0 +1,43 @@
+//! `psd2-sign`: seal, verify and send PSD2 requests with eIDAS certificates.
+//!
+//! A thin layer over the library crates: parse arguments, resolve references, call, print.
+//! `main` only calls `try_main` and turns its error into one line on stderr and an exit code:
+//! 0 success, 1 a verification or role check failed, 2 a usage or input error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod common;
+mod inspect;
+
+/// Seal, verify and send PSD2 requests with eIDAS QWAC/QSealC certificates.
+#[derive(Debug, Parser)]
+#[command(name = "psd2-sign", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the eIDAS/PSD2 content of a certificate (roles, NCA, QcStatements, usages).
+    Inspect(inspect::Args),
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("psd2-sign: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn try_main() -> Result<ExitCode, common::CliError> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    }
+}

@@ -1,0 +1,131 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use crate::key::{KeyKind, SignatureScheme};
+
+/// Everything that can go wrong loading, inspecting or using certificates and keys.
+///
+/// Errors about a file are wrapped in [`Error::File`], whose message starts with the path; the
+/// other variants describe the problem itself. Messages never contain a password, PIN or key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A problem with the named file.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<Error>,
+    },
+    /// The path does not exist.
+    #[error("no such file")]
+    NotFound,
+    /// The path is a directory.
+    #[error("is a directory, not a certificate or key file")]
+    IsDirectory,
+    /// The file is empty.
+    #[error("file is empty")]
+    Empty,
+    /// Reading failed.
+    #[error("cannot read: {0}")]
+    Io(#[source] std::io::Error),
+    /// Broken PEM text.
+    #[error(transparent)]
+    Pem(#[from] crate::pem::PemError),
+    /// Neither PEM nor any DER structure we know.
+    #[error("not a PEM or DER certificate, private key or PKCS#12 file")]
+    Unrecognized,
+    /// A PEM block whose label we do not handle.
+    #[error(
+        "unsupported PEM block '{0}' (expected CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
+    )]
+    UnsupportedPem(String),
+    /// A certificate that does not parse.
+    #[error("invalid X.509 certificate: {0}")]
+    Certificate(String),
+    /// The key or PKCS#12 file is encrypted and no password was given.
+    #[error("{what} is encrypted and no password was given (use --password-file FILE or set PSD2_SIGN_PASSWORD)")]
+    PasswordRequired {
+        /// What is encrypted ("PKCS#12 file", "private key").
+        what: &'static str,
+    },
+    /// The password does not open the file.
+    #[error("wrong password for the {what}")]
+    WrongPassword {
+        /// What could not be opened ("PKCS#12 file", "encrypted private key").
+        what: &'static str,
+    },
+    /// A PKCS#12 file that cannot be read for another reason.
+    #[error("cannot read PKCS#12: {0}")]
+    Pkcs12(String),
+    /// A legacy OpenSSL-encrypted PEM key (`Proc-Type: 4,ENCRYPTED`).
+    #[error(
+        "legacy OpenSSL-encrypted PEM key is not supported; convert it with `openssl pkcs8 -topk8 -in KEY -out KEY.p8` (PBES2)"
+    )]
+    LegacyEncryptedPem,
+    /// The file holds no private key where one is needed.
+    #[error("contains no private key")]
+    NoPrivateKey,
+    /// The file holds no certificate where one is needed.
+    #[error("contains no certificate")]
+    NoCertificate,
+    /// The private key does not belong to the certificate.
+    #[error("the private key ({key}) does not match the certificate {cert} (their public keys differ)")]
+    KeyMismatch {
+        /// The key's description.
+        key: String,
+        /// The certificate's subject.
+        cert: String,
+    },
+    /// A key type or size outside what the tool supports.
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// A key whose encoding is broken or rejected by the crypto library.
+    #[error("invalid private key: {0}")]
+    InvalidKey(String),
+    /// A signature scheme the key cannot produce or verify.
+    #[error("signature scheme {scheme} does not fit a {key} key")]
+    SchemeMismatch {
+        /// The scheme asked for.
+        scheme: SignatureScheme,
+        /// The key's kind.
+        key: KeyKind,
+    },
+    /// A signature that does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// A signing operation failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// A key reference this build cannot resolve.
+    #[error("{0}")]
+    UnsupportedReference(String),
+    /// A PSD2 role name or OID we do not know.
+    #[error("unknown PSD2 role '{0}' (expected PSP_AS, PSP_PI, PSP_AI or PSP_IC)")]
+    UnknownRole(String),
+    /// An organizationIdentifier that is not `PSD<CC>-<NCA>-<id>` (or another EN 319 412-1 form).
+    #[error("invalid organizationIdentifier '{value}': {reason}")]
+    OrganizationIdentifier {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps this error with the file it concerns.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        Error::File { path: path.into(), source: Box::new(self) }
+    }
+
+    /// The innermost error, without file context (for matching on the kind of problem).
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::File { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}

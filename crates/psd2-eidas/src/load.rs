@@ -1,0 +1,226 @@
+//! Reading certificates and private keys from files: PEM or DER, certificates and bundles,
+//! PKCS#8 / PKCS#1 / SEC1 keys (PKCS#8 also encrypted, PBES2), and PKCS#12 files (OpenSSL 3
+//! default AES-256-CBC/PBKDF2 and legacy 3DES/RC2-40).
+//!
+//! The format is recognised from the content, not the file name.
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::cert::Certificate;
+use crate::der::{Tlv, tag};
+use crate::file_key::{FileKey, KeyFormat};
+use crate::secret::Secret;
+
+/// What a file held.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// Certificates in file order (for PKCS#12: the key's certificate first).
+    pub certificates: Vec<Certificate>,
+    /// The private key, if the file held one.
+    pub key: Option<FileKey>,
+}
+
+/// Reads a file of any supported format. Errors name the file.
+///
+/// ```no_run
+/// use psd2_eidas::{load, Secret};
+/// let loaded = load::load_file("qseal.p12".as_ref(), Some(&Secret::new("changeit")))?;
+/// println!("{} certificates, key: {}", loaded.certificates.len(), loaded.key.is_some());
+/// # Ok::<(), psd2_eidas::Error>(())
+/// ```
+pub fn load_file(path: &Path, password: Option<&Secret>) -> Result<Loaded, Error> {
+    read_file(path)
+        .and_then(|data| load_bytes(&data, &path.display().to_string(), password))
+        .map_err(|e| e.in_file(path))
+}
+
+/// Reads every certificate in a file (PEM bundle, DER, or PKCS#12 with a password).
+pub fn load_certificates(path: &Path, password: Option<&Secret>) -> Result<Vec<Certificate>, Error> {
+    let loaded = load_file(path, password)?;
+    if loaded.certificates.is_empty() {
+        return Err(Error::NoCertificate.in_file(path));
+    }
+    Ok(loaded.certificates)
+}
+
+/// Reads the private key in a file.
+pub fn load_key(path: &Path, password: Option<&Secret>) -> Result<FileKey, Error> {
+    load_file(path, password)?.key.ok_or_else(|| Error::NoPrivateKey.in_file(path))
+}
+
+pub(crate) fn io_error(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound,
+        std::io::ErrorKind::IsADirectory => Error::IsDirectory,
+        _ => Error::Io(e),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let meta = std::fs::metadata(path).map_err(io_error)?;
+    if meta.is_dir() {
+        return Err(Error::IsDirectory);
+    }
+    let data = Zeroizing::new(std::fs::read(path).map_err(io_error)?);
+    if data.is_empty() {
+        return Err(Error::Empty);
+    }
+    Ok(data)
+}
+
+/// Recognises and decodes in-memory file content. `origin` names it in key descriptions.
+pub fn load_bytes(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
+    if data.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::Empty);
+    }
+    if crate::pem::looks_like_pem(data) {
+        return load_pem(data, origin, password);
+    }
+    load_der(data, origin, password)
+}
+
+fn load_pem(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
+    let mut out = Loaded::default();
+    let mut unsupported = None;
+    for block in crate::pem::parse(data)? {
+        let key = match block.label.as_str() {
+            "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+                let cert = Certificate::from_der(&block.der).map_err(|e| match e {
+                    Error::Certificate(m) => Error::Certificate(format!("PEM block at line {}: {m}", block.line)),
+                    other => other,
+                })?;
+                out.certificates.push(cert);
+                None
+            }
+            _ if block.legacy_encrypted => return Err(Error::LegacyEncryptedPem),
+            "PRIVATE KEY" => Some(FileKey::from_der(&block.der, KeyFormat::Pkcs8, origin)?),
+            "RSA PRIVATE KEY" => Some(FileKey::from_der(&block.der, KeyFormat::Pkcs1, origin)?),
+            "EC PRIVATE KEY" => Some(FileKey::from_der(&block.der, KeyFormat::Sec1, origin)?),
+            "ENCRYPTED PRIVATE KEY" => Some(decrypt_pkcs8(&block.der, origin, password)?),
+            // Harmless companions: `openssl ecparam -genkey` writes EC PARAMETERS; bundles may
+            // carry public keys or CRLs.
+            "EC PARAMETERS"
+            | "PUBLIC KEY"
+            | "RSA PUBLIC KEY"
+            | "X509 CRL"
+            | "CERTIFICATE REQUEST"
+            | "NEW CERTIFICATE REQUEST" => None,
+            other => {
+                unsupported.get_or_insert_with(|| other.to_owned());
+                None
+            }
+        };
+        if let Some(key) = key {
+            if out.key.is_some() {
+                return Err(Error::InvalidKey("more than one private key in the file".into()));
+            }
+            out.key = Some(key);
+        }
+    }
+    if out.key.is_none() && out.certificates.is_empty() {
+        return Err(match unsupported {
+            Some(label) => Error::UnsupportedPem(label),
+            None => Error::Unrecognized,
+        });
+    }
+    Ok(out)
+}
+
+const OID_PKCS7_DATA: &str = "1.2.840.113549.1.7.1";
+const OID_PBES2: &str = "1.2.840.113549.1.5.13";
+
+fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
+    let top = match Tlv::parse_exact(data, "file") {
+        Ok(t) if t.tag == tag::SEQUENCE => t,
+        Ok(_) => return Err(Error::Unrecognized),
+        Err(crate::der::DerError::Truncated) if data.first() == Some(&tag::SEQUENCE) => {
+            return Err(Error::Certificate("truncated DER: the file ends inside the structure".into()));
+        }
+        Err(crate::der::DerError::Trailing(_)) if data.first() == Some(&tag::SEQUENCE) => {
+            return Err(Error::Certificate("DER structure followed by trailing bytes".into()));
+        }
+        Err(_) => return Err(Error::Unrecognized),
+    };
+    let mut r = top.reader();
+    let first = r.read().ok();
+    let second = r.read().ok();
+    match (first, second) {
+        // PFX: version 3, authSafe ContentInfo (data)
+        (Some(v), Some(ci)) if v.tag == tag::INTEGER && v.value == [3] && ci.tag == tag::SEQUENCE => {
+            let is_data = ci.reader().read().ok().and_then(|t| t.oid().ok()).as_deref() == Some(OID_PKCS7_DATA);
+            if is_data {
+                return load_pkcs12(data, origin, password);
+            }
+            Err(Error::Unrecognized)
+        }
+        // EncryptedPrivateKeyInfo: AlgorithmIdentifier, OCTET STRING
+        (Some(alg), Some(oct)) if alg.tag == tag::SEQUENCE && oct.tag == tag::OCTET_STRING => {
+            let oid = alg.reader().read().ok().and_then(|t| t.oid().ok());
+            if oid.as_deref() == Some(OID_PBES2) {
+                Ok(Loaded { certificates: vec![], key: Some(decrypt_pkcs8(data, origin, password)?) })
+            } else {
+                Err(Error::Unrecognized)
+            }
+        }
+        // Certificate: tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE, BIT STRING
+        (Some(tbs), Some(alg)) if tbs.tag == tag::SEQUENCE && alg.tag == tag::SEQUENCE => {
+            Ok(Loaded { certificates: vec![Certificate::from_der(data)?], key: None })
+        }
+        // PKCS#8 / PKCS#1 / SEC1 all start with an INTEGER version.
+        (Some(v), _) if v.tag == tag::INTEGER => {
+            Ok(Loaded { certificates: vec![], key: Some(FileKey::from_der_any(data, origin)?) })
+        }
+        _ => Err(Error::Unrecognized),
+    }
+}
+
+fn decrypt_pkcs8(der: &[u8], origin: &str, password: Option<&Secret>) -> Result<FileKey, Error> {
+    let what = "encrypted private key";
+    let password = password.ok_or(Error::PasswordRequired { what: "private key" })?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
+        .map_err(|e| Error::InvalidKey(format!("malformed encrypted PKCS#8 key: {e}")))?;
+    let doc = info.decrypt(password.expose().as_bytes()).map_err(|e| match e {
+        pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => Error::WrongPassword { what },
+        pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm { .. }) => {
+            Error::UnsupportedKey("encryption scheme of the PKCS#8 key (PBES2 with AES-CBC or 3DES expected)".into())
+        }
+        other => Error::InvalidKey(format!("cannot decrypt: {other}")),
+    })?;
+    // A wrong password yields valid padding now and then; the key then fails to parse.
+    FileKey::from_der(doc.as_bytes(), KeyFormat::Pkcs8, origin).map_err(|_| Error::WrongPassword { what })
+}
+
+fn load_pkcs12(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
+    use p12_keystore::error::Error as P12;
+    let what = "PKCS#12 file";
+    let attempt = |pw: &str| p12_keystore::Pkcs12Archive::from_pkcs12(data, pw);
+    let archive = match password {
+        Some(pw) => attempt(pw.expose()),
+        // Some tools write PKCS#12 files with an empty password: try that before asking.
+        None => attempt("").map_err(|e| match e {
+            P12::MacError(_) => P12::InvalidParameters,
+            other => other,
+        }),
+    }
+    .map_err(|e| match (e, password) {
+        (P12::MacError(_), _) => Error::WrongPassword { what },
+        (P12::InvalidParameters, None) => Error::PasswordRequired { what },
+        (P12::UnsupportedEncryptionScheme, _) => Error::Pkcs12("unsupported encryption scheme".into()),
+        (P12::UnsupportedMacAlgorithm, _) => Error::Pkcs12("unsupported MAC algorithm".into()),
+        // Without a MAC a wrong password shows up as a decryption (padding) failure.
+        (P12::UnpadError | P12::Pkcs5Error(_), Some(_)) => Error::WrongPassword { what },
+        (P12::UnpadError | P12::Pkcs5Error(_), None) => Error::PasswordRequired { what },
+        (other, _) => Error::Pkcs12(other.to_string()),
+    })?;
+    if archive.keys.len() > 1 {
+        return Err(Error::Pkcs12(format!("{} private keys in one file; keep one per file", archive.keys.len())));
+    }
+    let key = archive.keys.first().map(|k| FileKey::from_der(k.key.as_der(), KeyFormat::Pkcs8, origin)).transpose()?;
+    let certificates =
+        archive.certs.iter().map(|c| Certificate::from_der(c.cert.as_der())).collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded { certificates, key })
+}
