@@ -72,6 +72,7 @@ pub(crate) struct KeyArgs {
 
 impl KeyArgs {
     /// Resolves the key and certificate into an identity.
+    #[allow(dead_code, reason = "used by the signing subcommands")]
     pub(crate) fn identity(&self) -> Result<Identity, CliError> {
         let key: KeyRef = self.key.parse()?;
         let cert: Option<KeyRef> = self.cert.as_deref().map(str::parse).transpose()?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use psd2_eidas::inspect::{Kind, Report};
-use psd2_eidas::{Role, load};
+use psd2_eidas::{Identity, KeyRef, Role, load};
 
 use crate::common::{CliError, PasswordArgs};
 
@@ -21,6 +21,9 @@ pub(crate) struct Args {
     /// short forms AS, PI, AI, IC). Repeatable.
     #[arg(long, value_name = "ROLE", value_parser = parse_role)]
     require_role: Vec<Role>,
+    /// Also check that KEY (a key file, PKCS#12 or PKCS#11 URI) is the certificate's private key.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
     #[command(flatten)]
     password: PasswordArgs,
 }
@@ -33,6 +36,14 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let secrets = args.password.secrets()?;
     let certs = load::load_certificates(&args.cert, secrets.password.as_ref())?;
+    if let Some(key) = &args.key {
+        let cert = KeyRef::File(args.cert.clone());
+        let id = Identity::load(&key.parse()?, Some(&cert), &secrets)?;
+        if id.certificate() != &certs[0] {
+            let mismatch = psd2_eidas::Error::KeyMismatch { key: key.clone(), cert: certs[0].subject().to_display() };
+            return Err(mismatch.in_file(&args.cert).into());
+        }
+    }
     let report = Report::new(&certs[0], time::OffsetDateTime::now_utc())?;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| CliError::input(e.to_string()))?;

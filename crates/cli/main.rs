@@ -4,6 +4,8 @@
 //! `main` only calls `try_main` and turns its error into one line on stderr and an exit code:
 //! 0 success, 1 a verification or role check failed, 2 a usage or input error.
 
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "the CLI is the one place that prints")]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

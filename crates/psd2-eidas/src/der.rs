@@ -117,7 +117,7 @@ impl<'a> Tlv<'a> {
             tag::VISIBLE_STRING => "VisibleString",
             tag::T61_STRING => "TeletexString",
             tag::BMP_STRING => {
-                if self.value.len() % 2 != 0 {
+                if !self.value.len().is_multiple_of(2) {
                     return Err(DerError::Malformed("BMPString"));
                 }
                 let units: Vec<u16> = self.value.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();

@@ -42,6 +42,9 @@ pub enum Error {
         "unsupported PEM block '{0}' (expected CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)"
     )]
     UnsupportedPem(String),
+    /// DER that ends early or has bytes after its end.
+    #[error("malformed DER: {0}")]
+    MalformedDer(&'static str),
     /// A certificate that does not parse.
     #[error("invalid X.509 certificate: {0}")]
     Certificate(String),

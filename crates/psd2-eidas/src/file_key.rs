@@ -76,19 +76,27 @@ impl FileKey {
         Self::from_inner(inner, origin)
     }
 
-    /// Tries PKCS#8, then PKCS#1, then SEC1 (for DER files without a label).
+    /// Recognises PKCS#8, PKCS#1 or SEC1 from the structure (for DER files without a label).
     pub fn from_der_any(der: &[u8], origin: &str) -> Result<Self, Error> {
-        let mut first_err = None;
-        for format in [KeyFormat::Pkcs8, KeyFormat::Pkcs1, KeyFormat::Sec1] {
-            match Self::from_der(der, format, origin) {
-                Ok(k) => return Ok(k),
-                Err(e @ Error::UnsupportedKey(_)) => return Err(e),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
+        let format = if pkcs8_parts(der).is_some() {
+            KeyFormat::Pkcs8
+        } else {
+            // SEC1: version 1, privateKey OCTET STRING; PKCS#1: version 0, modulus INTEGER, ...
+            let second = Tlv::parse_exact(der, "private key")
+                .ok()
+                .and_then(|t| {
+                    let mut r = t.reader();
+                    r.read().ok()?;
+                    r.read().ok()
+                })
+                .map(|t| t.tag);
+            match second {
+                Some(tag::OCTET_STRING) => KeyFormat::Sec1,
+                Some(tag::INTEGER) => KeyFormat::Pkcs1,
+                _ => return Err(Error::Unrecognized),
             }
-        }
-        Err(first_err.unwrap_or_else(|| Error::UnsupportedKey("unrecognised private key".into())))
+        };
+        Self::from_der(der, format, origin)
     }
 
     fn parse_pkcs8(der: &[u8]) -> Result<Inner, Error> {
@@ -119,10 +127,10 @@ impl FileKey {
         }
         .map_err(|_| Error::UnsupportedKey("cannot encode the public key".into()))?;
         let public = PublicKey::from_spki(&spki)?;
-        if let crate::KeyKind::Rsa { bits } = public.kind() {
-            if !(2048..=8192).contains(&bits) {
-                return Err(Error::UnsupportedKey(format!("RSA key of {bits} bits (2048 to 8192 supported)")));
-            }
+        if let crate::KeyKind::Rsa { bits } = public.kind()
+            && !(2048..=8192).contains(&bits)
+        {
+            return Err(Error::UnsupportedKey(format!("RSA key of {bits} bits (2048 to 8192 supported)")));
         }
         Ok(Self { inner, public, origin: origin.to_owned() })
     }
@@ -216,7 +224,11 @@ impl Signer for FileKey {
 }
 
 fn rejected(what: &str, e: aws_lc_rs::error::KeyRejected) -> Error {
-    Error::InvalidKey(format!("{what} key rejected: {e}"))
+    match e.description_() {
+        "TooSmall" => Error::UnsupportedKey(format!("{what} key under 2048 bits (2048 to 8192 supported)")),
+        "TooLarge" => Error::UnsupportedKey(format!("{what} key over 8192 bits (2048 to 8192 supported)")),
+        why => Error::InvalidKey(format!("{what} key rejected ({why})")),
+    }
 }
 
 /// (algorithm OID, parameter OID if any, privateKey OCTET STRING content) of a PKCS#8 key.

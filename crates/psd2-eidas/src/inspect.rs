@@ -266,9 +266,7 @@ impl Report {
                 } else if !key_usage.iter().any(|k| k == "nonRepudiation") {
                     warnings.push("QSealC keyUsage lacks nonRepudiation (contentCommitment)".into());
                 }
-                if !has_eku {
-                    // expected: a QSealC is not a TLS certificate
-                } else if extended_key_usage.iter().any(|k| k == "serverAuth" || k == "clientAuth") {
+                if extended_key_usage.iter().any(|k| k == "serverAuth" || k == "clientAuth") {
                     warnings.push(
                         "QSealC carries a TLS extended key usage; a seal certificate must not be a TLS certificate"
                             .into(),
@@ -282,10 +280,6 @@ impl Report {
         }
         if !has_eku && kind == Kind::Qwac {
             warnings.push("no extKeyUsage extension".into());
-        }
-        if kind == Kind::Qseal && !has_eku {
-            // A QSealC without EKU is correct; but the ING sandbox style "no KU and no EKU" is
-            // already reported above through the keyUsage check.
         }
 
         let pk = cert.public_key().kind();

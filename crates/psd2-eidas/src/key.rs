@@ -70,21 +70,20 @@ impl SignatureScheme {
 
     /// True when a key of this kind can produce this scheme.
     pub fn fits(self, kind: KeyKind) -> bool {
-        match (self, kind) {
+        matches!(
+            (self, kind),
             (
                 Self::RsaPkcs1Sha256
-                | Self::RsaPkcs1Sha384
-                | Self::RsaPkcs1Sha512
-                | Self::RsaPssSha256
-                | Self::RsaPssSha384
-                | Self::RsaPssSha512,
+                    | Self::RsaPkcs1Sha384
+                    | Self::RsaPkcs1Sha512
+                    | Self::RsaPssSha256
+                    | Self::RsaPssSha384
+                    | Self::RsaPssSha512,
                 KeyKind::Rsa { .. },
-            ) => true,
-            (Self::EcdsaP256Sha256, KeyKind::Ec(Curve::P256)) => true,
-            (Self::EcdsaP384Sha384, KeyKind::Ec(Curve::P384)) => true,
-            (Self::Ed25519, KeyKind::Ed25519) => true,
-            _ => false,
-        }
+            ) | (Self::EcdsaP256Sha256, KeyKind::Ec(Curve::P256))
+                | (Self::EcdsaP384Sha384, KeyKind::Ec(Curve::P384))
+                | (Self::Ed25519, KeyKind::Ed25519)
+        )
     }
 
     /// The aws-lc-rs verification algorithm for a signature in this crate's wire format.
@@ -346,7 +345,7 @@ pub trait Signer: fmt::Debug + Send + Sync {
 
 /// Converts a raw fixed-width ECDSA signature `r‖s` to a DER `Ecdsa-Sig-Value` (X.509, TLS).
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(Error::Signing("ECDSA signature of odd length".into()));
     }
     let (r, s) = raw.split_at(raw.len() / 2);

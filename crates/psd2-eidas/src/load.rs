@@ -138,10 +138,10 @@ fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Load
         Ok(t) if t.tag == tag::SEQUENCE => t,
         Ok(_) => return Err(Error::Unrecognized),
         Err(crate::der::DerError::Truncated) if data.first() == Some(&tag::SEQUENCE) => {
-            return Err(Error::Certificate("truncated DER: the file ends inside the structure".into()));
+            return Err(Error::MalformedDer("truncated: the file ends inside the structure"));
         }
         Err(crate::der::DerError::Trailing(_)) if data.first() == Some(&tag::SEQUENCE) => {
-            return Err(Error::Certificate("DER structure followed by trailing bytes".into()));
+            return Err(Error::MalformedDer("trailing bytes after the structure"));
         }
         Err(_) => return Err(Error::Unrecognized),
     };
@@ -197,24 +197,17 @@ fn decrypt_pkcs8(der: &[u8], origin: &str, password: Option<&Secret>) -> Result<
 fn load_pkcs12(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
     use p12_keystore::error::Error as P12;
     let what = "PKCS#12 file";
-    let attempt = |pw: &str| p12_keystore::Pkcs12Archive::from_pkcs12(data, pw);
-    let archive = match password {
-        Some(pw) => attempt(pw.expose()),
-        // Some tools write PKCS#12 files with an empty password: try that before asking.
-        None => attempt("").map_err(|e| match e {
-            P12::MacError(_) => P12::InvalidParameters,
-            other => other,
-        }),
-    }
-    .map_err(|e| match (e, password) {
-        (P12::MacError(_), _) => Error::WrongPassword { what },
-        (P12::InvalidParameters, None) => Error::PasswordRequired { what },
-        (P12::UnsupportedEncryptionScheme, _) => Error::Pkcs12("unsupported encryption scheme".into()),
-        (P12::UnsupportedMacAlgorithm, _) => Error::Pkcs12("unsupported MAC algorithm".into()),
-        // Without a MAC a wrong password shows up as a decryption (padding) failure.
-        (P12::UnpadError | P12::Pkcs5Error(_), Some(_)) => Error::WrongPassword { what },
-        (P12::UnpadError | P12::Pkcs5Error(_), None) => Error::PasswordRequired { what },
-        (other, _) => Error::Pkcs12(other.to_string()),
+    // Some tools write PKCS#12 files with an empty password: try that when none was given.
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(data, password.map_or("", Secret::expose)).map_err(|e| {
+        // A MAC failure means a wrong password; without a MAC it shows up as bad padding.
+        let bad_password = matches!(e, P12::MacError(_) | P12::UnpadError | P12::Pkcs5Error(_));
+        match e {
+            _ if bad_password && password.is_none() => Error::PasswordRequired { what },
+            _ if bad_password => Error::WrongPassword { what },
+            P12::UnsupportedEncryptionScheme => Error::Pkcs12("unsupported encryption scheme".into()),
+            P12::UnsupportedMacAlgorithm => Error::Pkcs12("unsupported MAC algorithm".into()),
+            other => Error::Pkcs12(other.to_string()),
+        }
     })?;
     if archive.keys.len() > 1 {
         return Err(Error::Pkcs12(format!("{} private keys in one file; keep one per file", archive.keys.len())));
