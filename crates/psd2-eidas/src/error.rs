@@ -105,6 +105,69 @@ pub enum Error {
     /// A key reference this build cannot resolve.
     #[error("{0}")]
     UnsupportedReference(String),
+    /// A PKCS#11 URI that cannot be used.
+    #[error("PKCS#11 URI: {0}")]
+    Pkcs11Uri(String),
+    /// The PKCS#11 module is missing or fails to load.
+    #[error("PKCS#11 module{}: {reason}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Pkcs11Module {
+        /// The module path, when one was given.
+        path: Option<PathBuf>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No token matches the URI.
+    #[error("no PKCS#11 token with {wanted} (tokens present: {})", if available.is_empty() { "none".to_owned() } else { available.join(", ") })]
+    TokenNotFound {
+        /// What the URI asked for.
+        wanted: String,
+        /// Labels of the tokens present.
+        available: Vec<String>,
+    },
+    /// The token needs a PIN and none was given.
+    #[error("PKCS#11 {token} needs a PIN: use pin-source=file:... in the URI or set PSD2_SIGN_PKCS11_PIN")]
+    PinRequired {
+        /// The token.
+        token: String,
+    },
+    /// The PIN was refused.
+    #[error("wrong PIN for PKCS#11 token '{token}'{warning}")]
+    PinIncorrect {
+        /// The token label.
+        token: String,
+        /// The token's lock warning, if it reports one.
+        warning: String,
+    },
+    /// The PIN is locked.
+    #[error("the PIN of PKCS#11 token '{token}' is locked")]
+    PinLocked {
+        /// The token label.
+        token: String,
+    },
+    /// No key (or certificate) matches the URI on the token.
+    #[error("no {wanted} on PKCS#11 token '{token}'")]
+    KeyNotFound {
+        /// What the URI asked for.
+        wanted: String,
+        /// The token label.
+        token: String,
+    },
+    /// The token cannot do this signature scheme.
+    #[error("PKCS#11 token '{token}' supports no mechanism for {scheme}")]
+    MechanismUnsupported {
+        /// The scheme asked for.
+        scheme: SignatureScheme,
+        /// The token label.
+        token: String,
+    },
+    /// A PKCS#11 call failed.
+    #[error("PKCS#11 {function} failed: {code}")]
+    Pkcs11 {
+        /// The PKCS#11 function.
+        function: String,
+        /// The CKR_ code.
+        code: String,
+    },
     /// A PSD2 role name or OID we do not know.
     #[error("unknown PSD2 role '{0}' (expected PSP_AS, PSP_PI, PSP_AI or PSP_IC)")]
     UnknownRole(String),

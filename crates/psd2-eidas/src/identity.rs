@@ -98,14 +98,17 @@ impl Identity {
                 let k = loaded.key.ok_or_else(|| Error::NoPrivateKey.in_file(path))?;
                 (Arc::new(k), loaded.certificates)
             }
-            KeyRef::Pkcs11(_) => return Err(pkcs11_unsupported()),
+            KeyRef::Pkcs11(uri) => pkcs11_key(uri, secrets)?,
         };
         let cert_path: Option<&Path> = match cert {
             Some(KeyRef::File(p)) => {
                 certs = load::load_certificates(p, pw)?;
                 Some(p)
             }
-            Some(KeyRef::Pkcs11(_)) => return Err(pkcs11_unsupported()),
+            Some(KeyRef::Pkcs11(uri)) => {
+                certs = pkcs11_certificates(uri, secrets)?;
+                None
+            }
             None => None,
         };
         if certs.is_empty() {
@@ -136,6 +139,30 @@ impl Identity {
     }
 }
 
+#[cfg(feature = "pkcs11")]
+fn pkcs11_key(uri: &str, secrets: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
+    let key = crate::pkcs11::open_key(uri, secrets)?;
+    // The certificate next to the key, when the token has one.
+    let certs = crate::pkcs11::find_certificates(uri, secrets).unwrap_or_default();
+    Ok((Arc::new(key), certs))
+}
+
+#[cfg(feature = "pkcs11")]
+fn pkcs11_certificates(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+    crate::pkcs11::find_certificates(uri, secrets)
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_key(_: &str, _: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
+    Err(pkcs11_unsupported())
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_certificates(_: &str, _: &Secrets) -> Result<Vec<Certificate>, Error> {
+    Err(pkcs11_unsupported())
+}
+
+#[cfg_attr(feature = "pkcs11", allow(dead_code))]
 fn pkcs11_unsupported() -> Error {
     Error::UnsupportedReference("PKCS#11 key references need the `pkcs11` feature (not built in)".into())
 }

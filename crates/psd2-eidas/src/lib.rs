@@ -32,6 +32,8 @@ mod key;
 pub mod load;
 pub mod name;
 pub mod pem;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod psd2;
 pub mod qc;
 mod secret;

@@ -51,6 +51,8 @@ impl Secret {
 pub struct Secrets {
     /// Password for PKCS#12 files and encrypted PKCS#8 keys.
     pub password: Option<Secret>,
+    /// PIN of PKCS#11 tokens (else `pin-source` in the URI or `PSD2_SIGN_PKCS11_PIN`).
+    pub pin: Option<Secret>,
 }
 
 impl Secrets {
@@ -65,8 +67,14 @@ impl Secrets {
         self
     }
 
+    /// With a PKCS#11 PIN.
+    pub fn with_pin(mut self, pin: Secret) -> Self {
+        self.pin = Some(pin);
+        self
+    }
+
     /// Secrets from the environment (`PSD2_SIGN_PASSWORD`).
     pub fn from_env() -> Self {
-        Self { password: Secret::from_env(PASSWORD_ENV) }
+        Self { password: Secret::from_env(PASSWORD_ENV), pin: None }
     }
 }

@@ -1,0 +1,231 @@
+//! PKCS#11 tokens (HSMs, smart cards, SoftHSM) behind the same [`Signer`](crate::Signer) trait
+//! as file keys. Feature `pkcs11`.
+//!
+//! Keys and certificates are named by RFC 7512 URIs:
+//! `pkcs11:token=psd2-test;object=qseal;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so`.
+//! The module comes from `module-path` or `PSD2_SIGN_PKCS11_MODULE`; the PIN from
+//! `pin-source=file:…`, `PSD2_SIGN_PKCS11_PIN`, or [`Secrets::pin`](crate::Secrets) (the CLI
+//! prompts) — never needed on a command line. Each module is loaded and initialised once per
+//! process; keys on one token share a pool of logged-in sessions, so many threads sign at once.
+//!
+//! ```no_run
+//! use psd2_eidas::{pkcs11, Secrets, SignatureScheme, Signer};
+//! let key = pkcs11::open_key("pkcs11:token=psd2-test;object=qseal?module-path=/usr/lib/softhsm/libsofthsm2.so", &Secrets::from_env())?;
+//! let sig = key.sign(SignatureScheme::RsaPkcs1Sha256, b"request")?;
+//! # Ok::<(), psd2_eidas::Error>(())
+//! ```
+
+mod key;
+mod token;
+mod uri;
+
+use std::path::Path;
+
+use cryptoki::object::{Attribute, AttributeType, CertificateType, KeyType, ObjectClass};
+use serde::Serialize;
+
+pub use key::Pkcs11Key;
+pub use token::{MODULE_ENV, PIN_ENV, Token};
+pub use uri::Pkcs11Uri;
+
+use crate::{Certificate, Error, Secret, Secrets};
+use token::ck;
+
+/// The PIN for `uri`: `pin-source`, then `pin-value`, then [`Secrets::pin`], then `PSD2_SIGN_PKCS11_PIN`.
+fn pin(uri: &Pkcs11Uri, secrets: &Secrets) -> Result<Option<Secret>, Error> {
+    if let Some(src) = &uri.pin_source {
+        let path = src.strip_prefix("file:").unwrap_or(src);
+        return Secret::from_file(Path::new(path)).map(Some);
+    }
+    if let Some(p) = &uri.pin_value {
+        return Ok(Some(p.clone()));
+    }
+    Ok(secrets.pin.clone().or_else(|| Secret::from_env(PIN_ENV)))
+}
+
+fn token(uri: &Pkcs11Uri, secrets: &Secrets, need_pin: bool) -> Result<std::sync::Arc<Token>, Error> {
+    let pin = pin(uri, secrets)?;
+    if need_pin && pin.is_none() {
+        return Err(Error::PinRequired { token: uri.describe() });
+    }
+    Token::open(uri, pin)
+}
+
+/// Opens the private key a PKCS#11 URI names (logging in with the PIN).
+pub fn open_key(uri: &str, secrets: &Secrets) -> Result<Pkcs11Key, Error> {
+    let u = Pkcs11Uri::parse(uri)?;
+    Pkcs11Key::open(token(&u, secrets, true)?, &u)
+}
+
+/// Reads the certificates the URI names (same `object=`/`id=` as the key).
+pub fn find_certificates(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+    let u = Pkcs11Uri::parse(uri)?;
+    let t = token(&u, secrets, false)?;
+    let values = t.with_session(|s| {
+        let handles = s.find_objects(&key::template(&u, ObjectClass::CERTIFICATE))?;
+        let mut out = Vec::new();
+        for h in handles {
+            if let Some(Attribute::Value(v)) = s.get_attributes(h, &[AttributeType::Value])?.into_iter().next() {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })?;
+    if values.is_empty() {
+        return Err(Error::KeyNotFound {
+            wanted: format!("certificate for {}", u.describe()),
+            token: t.label().to_owned(),
+        });
+    }
+    values.iter().map(|v| Certificate::from_der(v)).collect()
+}
+
+/// A token as `hsm list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSummary {
+    /// CKA label.
+    pub label: String,
+    /// Manufacturer id.
+    pub manufacturer: String,
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// The token wants a login for private objects.
+    pub login_required: bool,
+}
+
+/// Lists the tokens of the module at `module` (or `PSD2_SIGN_PKCS11_MODULE`).
+pub fn list_tokens(module: Option<&Path>) -> Result<Vec<TokenSummary>, Error> {
+    let u = Pkcs11Uri { module_path: module.map(|m| m.display().to_string()), ..Default::default() };
+    let ctx = token::module(&token::module_path(&u)?)?;
+    let mut out = Vec::new();
+    for slot in ctx.get_slots_with_initialized_token().map_err(ck)? {
+        let i = ctx.get_token_info(slot).map_err(ck)?;
+        out.push(TokenSummary {
+            label: i.label().to_owned(),
+            manufacturer: i.manufacturer_id().to_owned(),
+            model: i.model().to_owned(),
+            serial: i.serial_number().to_owned(),
+            login_required: i.login_required(),
+        });
+    }
+    Ok(out)
+}
+
+/// An object as `hsm list --token` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectSummary {
+    /// `private`, `public` or `cert`.
+    #[serde(rename = "type")]
+    pub class: &'static str,
+    /// CKA_LABEL.
+    pub label: String,
+    /// CKA_ID, hex.
+    pub id: String,
+    /// `rsa`/`ec` and size, or the certificate subject.
+    pub detail: String,
+    /// A URI naming this object (without module or PIN).
+    pub uri: String,
+}
+
+/// Lists keys and certificates on the token the URI names (private keys only when a PIN is
+/// available).
+pub fn list_objects(uri: &str, secrets: &Secrets) -> Result<Vec<ObjectSummary>, Error> {
+    let u = Pkcs11Uri::parse(uri)?;
+    let t = token(&u, secrets, false)?;
+    let token_label = t.label().to_owned();
+    t.with_session(|s| {
+        let mut out = Vec::new();
+        for (class, name) in [
+            (ObjectClass::PRIVATE_KEY, "private"),
+            (ObjectClass::PUBLIC_KEY, "public"),
+            (ObjectClass::CERTIFICATE, "cert"),
+        ] {
+            for h in s.find_objects(&[Attribute::Class(class)])? {
+                let attrs = s.get_attribute_info_map(h, &[AttributeType::Label, AttributeType::Id])?;
+                let wanted: Vec<AttributeType> = attrs
+                    .into_iter()
+                    .filter(|(_, i)| matches!(i, cryptoki::object::AttributeInfo::Available(_)))
+                    .map(|(t, _)| t)
+                    .collect();
+                let mut label = String::new();
+                let mut id = Vec::new();
+                for a in s.get_attributes(h, &wanted)? {
+                    match a {
+                        Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                        Attribute::Id(i) => id = i,
+                        _ => {}
+                    }
+                }
+                let detail = if class == ObjectClass::CERTIFICATE {
+                    match s.get_attributes(h, &[AttributeType::Value])?.into_iter().next() {
+                        Some(Attribute::Value(v)) => Certificate::from_der(&v)
+                            .map(|c| c.subject().to_display())
+                            .unwrap_or_else(|e| e.to_string()),
+                        _ => String::new(),
+                    }
+                } else {
+                    match s.get_attributes(h, &[AttributeType::KeyType])?.into_iter().next() {
+                        Some(Attribute::KeyType(k)) if k == KeyType::RSA => {
+                            match s.get_attributes(h, &[AttributeType::Modulus])?.into_iter().next() {
+                                Some(Attribute::Modulus(m)) => format!("rsa {} bits", m.len() * 8),
+                                _ => "rsa".into(),
+                            }
+                        }
+                        Some(Attribute::KeyType(k)) if k == KeyType::EC => "ec".into(),
+                        Some(Attribute::KeyType(k)) => format!("{k:?}"),
+                        _ => String::new(),
+                    }
+                };
+                let mut uri = format!("pkcs11:token={};object={}", pct(&token_label), pct(&label));
+                if !id.is_empty() {
+                    uri.push_str(";id=");
+                    uri.extend(id.iter().map(|b| format!("%{b:02x}")));
+                }
+                uri.push_str(";type=");
+                uri.push_str(name);
+                out.push(ObjectSummary { class: name, label, id: uri::hex(&id), detail, uri });
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Stores `cert` on the token next to its key: same `object=` label and `id=` as the URI.
+pub fn import_certificate(uri: &str, cert: &Certificate, secrets: &Secrets) -> Result<(), Error> {
+    let u = Pkcs11Uri::parse(uri)?;
+    let t = token(&u, secrets, true)?;
+    let x = cert.parsed()?;
+    let s = t.rw_session()?;
+    let mut tmpl = vec![
+        Attribute::Class(ObjectClass::CERTIFICATE),
+        Attribute::CertificateType(CertificateType::X_509),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Value(cert.der().to_vec()),
+        Attribute::Subject(cert.subject().der.clone()),
+        Attribute::Issuer(cert.issuer().der.clone()),
+        Attribute::SerialNumber(crate::der::write(crate::der::tag::INTEGER, x.tbs_certificate.raw_serial())),
+    ];
+    if let Some(o) = &u.object {
+        tmpl.push(Attribute::Label(o.as_bytes().to_vec()));
+    }
+    if let Some(i) = &u.id {
+        tmpl.push(Attribute::Id(i.clone()));
+    }
+    s.create_object(&tmpl).map_err(ck)?;
+    Ok(())
+}
