@@ -223,3 +223,34 @@ fn errors_are_specific() {
     let err = k.sign(SignatureScheme::Ed25519, b"x").unwrap_err();
     assert!(matches!(err, Error::SchemeMismatch { .. }), "{err}");
 }
+
+#[test]
+fn hsm_list_and_import_cert() {
+    let Some(h) = hsm() else { return };
+    let m = h.module.display().to_string();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap()
+    };
+    let out = cli(&["hsm", "list", "--module", &m]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("token=psd2-test"));
+
+    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
+    let out =
+        cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;object=ing-cert;id=%09?module-path={m}"), ing]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["hsm", "list", "--module", &m, "--token", "psd2-test", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let objects = v.as_array().unwrap();
+    let find = |ty: &str, label: &str| objects.iter().find(|o| o["type"] == ty && o["label"] == label).cloned();
+    assert!(find("private", "qseal-rsa").unwrap()["detail"].as_str().unwrap().contains("rsa 2048"));
+    assert_eq!(find("private", "qwac-ec").unwrap()["id"], "02");
+    let cert = find("cert", "ing-cert").unwrap();
+    assert!(cert["detail"].as_str().unwrap().contains("PSDNL-SBX-1234512345"), "{cert}");
+    assert_eq!(cert["uri"], "pkcs11:token=psd2-test;object=ing-cert;id=%09;type=cert");
+    // The certificate is found again through the library by the same label.
+    let certs =
+        pkcs11::find_certificates(&format!("pkcs11:token=psd2-test;object=ing-cert?module-path={m}"), &secrets())
+            .unwrap();
+    assert_eq!(certs[0].serial_hex(), "5e4299be");
+}

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod common;
+mod hsm;
 mod inspect;
 
 /// Seal, verify and send PSD2 requests with eIDAS QWAC/QSealC certificates.
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Show the eIDAS/PSD2 content of a certificate (roles, NCA, QcStatements, usages).
     Inspect(inspect::Args),
+    /// PKCS#11 tokens: list tokens and objects, import a certificate next to its key.
+    #[command(subcommand)]
+    Hsm(hsm::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +45,6 @@ fn try_main() -> Result<ExitCode, common::CliError> {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Hsm(args) => hsm::run(args),
     }
 }
