@@ -1,0 +1,424 @@
+//! Verifying a sealed request the way a bank does: strictly, and saying exactly why it refuses.
+//!
+//! Checks, in order: the digest header recomputed from the body; the signature header parsed;
+//! the certificate (given, or from `TPP-Signature-Certificate`) and, with trust anchors, that it
+//! was issued by one of them and is valid now; keyId against the certificate; that everything
+//! the profile requires is covered; the signature over the rebuilt signing string; the `Date`
+//! header and `created`/`expires` against the clock-skew window.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use psd2_eidas::der::{Tlv, tag};
+use psd2_eidas::{Certificate, Curve, SignatureScheme, ecdsa_der_to_raw};
+use time::{Duration, OffsetDateTime};
+
+use crate::cavage::{self, SignatureParams};
+use crate::digest;
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::profile::{DigestSpec, Format, KeyIdSource, Profile, TPP_SIGNATURE_CERTIFICATE};
+use crate::rfc9421::{self, Algorithm, VerifyingKey};
+
+/// Default clock-skew window for `Date` and `created`.
+pub const DEFAULT_SKEW: Duration = Duration::minutes(5);
+
+/// Choices for [`verify`].
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The verifier's clock (default: now). Pin it to check old vectors.
+    pub now: OffsetDateTime,
+    /// Allowed distance between `Date`/`created` and `now` (default 5 minutes).
+    pub skew: Duration,
+    /// The certificate to verify with; without it the `TPP-Signature-Certificate` header is used.
+    /// With both, they must be the same certificate.
+    pub certificate: Option<Certificate>,
+    /// An exact keyId to expect instead of deriving it from the certificate (STET URL, ING
+    /// client id, a custom keyId).
+    pub key_id: Option<String>,
+    /// Trust anchors / issuing CAs: when non-empty, the certificate must be issued by one of
+    /// them and be valid at `now`.
+    pub ca: Vec<Certificate>,
+    /// The RFC 9421 label to check (default: the first in `Signature-Input`).
+    pub rfc9421_label: Option<String>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            now: OffsetDateTime::now_utc(),
+            skew: DEFAULT_SKEW,
+            certificate: None,
+            key_id: None,
+            ca: Vec::new(),
+            rfc9421_label: None,
+        }
+    }
+}
+
+/// What [`verify`] checked.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The rebuilt signing string / signature base that verified.
+    pub signing_string: String,
+    /// The covered components.
+    pub covered: Vec<String>,
+    /// The keyId found.
+    pub key_id: Option<String>,
+    /// The certificate that verified the signature.
+    pub certificate: Certificate,
+    /// The algorithm used.
+    pub algorithm: String,
+    /// The digest header checked, if any.
+    pub digest_header: Option<&'static str>,
+}
+
+fn describe(cert: &Certificate) -> String {
+    format!("{} (serial {})", cert.subject().to_display(), cert.serial_hex())
+}
+
+/// Decodes a `TPP-Signature-Certificate` value: Base64 DER, PEM (one line or several), or
+/// Base64 of PEM text.
+pub fn decode_certificate_header(value: &str) -> Result<Certificate> {
+    let bad = |why: String| Error::BadCertificate { header: TPP_SIGNATURE_CERTIFICATE.into(), why };
+    let v = value.trim();
+    let der = if v.contains("-----BEGIN") {
+        let inner = v
+            .split("-----")
+            .filter(|p| !p.is_empty() && !p.starts_with("BEGIN") && !p.starts_with("END"))
+            .collect::<String>();
+        let b64: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+        STANDARD.decode(b64).map_err(|_| bad("PEM body is not valid Base64".into()))?
+    } else {
+        let b64: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = STANDARD.decode(b64).map_err(|_| bad("not valid Base64".into()))?;
+        if bytes.starts_with(b"-----BEGIN") {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            return decode_certificate_header(&text);
+        }
+        bytes
+    };
+    Certificate::from_der(&der).map_err(|e| bad(e.to_string()))
+}
+
+fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOptions) -> Result<Certificate> {
+    let sent = match msg.combined(TPP_SIGNATURE_CERTIFICATE)? {
+        Some(v) => Some(decode_certificate_header(&v)?),
+        None => None,
+    };
+    match (&opts.certificate, sent) {
+        (Some(given), Some(sent)) => {
+            if given.der() != sent.der() {
+                return Err(Error::CertificateMismatch {
+                    header: TPP_SIGNATURE_CERTIFICATE.into(),
+                    sent: describe(&sent),
+                    expected: describe(given),
+                });
+            }
+            Ok(sent)
+        }
+        (Some(given), None) => Ok(given.clone()),
+        (None, Some(sent)) => Ok(sent),
+        (None, None) => Err(Error::MissingCertificate(match profile.certificate_header {
+            Some(_) => format!("the request has no {TPP_SIGNATURE_CERTIFICATE} header and no certificate was given"),
+            None => format!("profile {} does not send the certificate: give it (--cert)", profile.name),
+        })),
+    }
+}
+
+/// Checks that `cert` was issued (signed) by one of `anchors` and is valid at `now`.
+pub fn check_issued_by(cert: &Certificate, anchors: &[Certificate], now: OffsetDateTime) -> Result<()> {
+    let bad = |why: String| Error::BadCertificate { header: "certificate".into(), why };
+    if !cert.is_valid_at(now) {
+        return Err(bad(format!(
+            "{} is not valid at {now} (valid {} to {})",
+            describe(cert),
+            cert.not_before(),
+            cert.not_after()
+        )));
+    }
+    let (tbs, alg, sig) = split_certificate(cert.der()).ok_or_else(|| bad("cannot split the certificate".into()))?;
+    let scheme =
+        scheme_for_oid(&alg).ok_or_else(|| bad(format!("unsupported certificate signature algorithm {alg}")))?;
+    for ca in anchors.iter().filter(|a| a.subject().der == cert.issuer().der) {
+        let sig = match scheme {
+            SignatureScheme::EcdsaP256Sha256 => ecdsa_der_to_raw(&sig, Curve::P256.field_len()).unwrap_or_default(),
+            SignatureScheme::EcdsaP384Sha384 => ecdsa_der_to_raw(&sig, Curve::P384.field_len()).unwrap_or_default(),
+            _ => sig.clone(),
+        };
+        if ca.public_key().verify(scheme, &tbs, &sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(bad(format!("{} (issuer {}) was not issued by any given CA", describe(cert), cert.issuer().to_display())))
+}
+
+fn split_certificate(der: &[u8]) -> Option<(Vec<u8>, String, Vec<u8>)> {
+    let outer = Tlv::parse_exact(der, "Certificate").ok()?.expect(tag::SEQUENCE, "Certificate").ok()?;
+    let mut r = outer.reader();
+    let tbs = r.read_tag(tag::SEQUENCE, "TBSCertificate").ok()?;
+    let alg = r.read_tag(tag::SEQUENCE, "AlgorithmIdentifier").ok()?;
+    let sig = r.read_tag(tag::BIT_STRING, "signature").ok()?;
+    let oid = alg.reader().read().ok()?.oid().ok()?;
+    let bits = sig.value.get(1..)?.to_vec();
+    Some((tbs.raw.to_vec(), oid, bits))
+}
+
+fn scheme_for_oid(oid: &str) -> Option<SignatureScheme> {
+    Some(match oid {
+        "1.2.840.113549.1.1.11" => SignatureScheme::RsaPkcs1Sha256,
+        "1.2.840.113549.1.1.12" => SignatureScheme::RsaPkcs1Sha384,
+        "1.2.840.113549.1.1.13" => SignatureScheme::RsaPkcs1Sha512,
+        "1.2.840.10045.4.3.2" => SignatureScheme::EcdsaP256Sha256,
+        "1.2.840.10045.4.3.3" => SignatureScheme::EcdsaP384Sha384,
+        "1.3.101.112" => SignatureScheme::Ed25519,
+        _ => return None,
+    })
+}
+
+fn check_digest(profile: &Profile, msg: &Message<'_>, body: &[u8]) -> Result<Option<&'static str>> {
+    let Some(spec) = profile.digest else { return Ok(None) };
+    let header = spec.header();
+    let value = msg.combined(header)?.ok_or_else(|| Error::MissingHeader {
+        header: header.into(),
+        why: format!("profile {} requires the body digest", profile.name),
+    })?;
+    match spec {
+        DigestSpec::Rfc3230 { .. } => digest::verify_rfc3230(&value, body)?,
+        DigestSpec::ContentDigest(_) => digest::verify_content_digest(&value, body)?,
+    };
+    Ok(Some(header))
+}
+
+fn check_window(what: &str, value: &str, t: OffsetDateTime, opts: &VerifyOptions) -> Result<()> {
+    let offset = t - opts.now;
+    if offset.abs() > opts.skew {
+        let dir = if offset.is_negative() { "in the past" } else { "in the future" };
+        return Err(Error::OutsideWindow {
+            header: what.to_owned(),
+            value: value.to_owned(),
+            offset: format!("{} {dir}", crate::date::human(offset)),
+            now: crate::date::format(crate::profile::DateForm::Iso8601, opts.now)?,
+            skew: crate::date::human(opts.skew),
+        });
+    }
+    Ok(())
+}
+
+fn check_date(msg: &Message<'_>, covered: &[String], opts: &VerifyOptions) -> Result<()> {
+    match msg.combined("date")? {
+        Some(v) => check_window("Date", &v, crate::date::parse(&v)?, opts),
+        None if covered.iter().any(|c| c == "date") => {
+            Err(Error::MissingHeader { header: "Date".into(), why: "it is signed".into() })
+        }
+        None => Ok(()),
+    }
+}
+
+fn check_key_id(profile: &Profile, key_id: &str, cert: &Certificate, header: &str, opts: &VerifyOptions) -> Result<()> {
+    if let Some(expected) = &opts.key_id {
+        if expected != key_id {
+            return Err(Error::KeyIdMismatch {
+                header: header.into(),
+                key_id: key_id.into(),
+                why: format!("expected '{expected}'"),
+            });
+        }
+        return Ok(());
+    }
+    match profile.key_id {
+        KeyIdSource::BerlinGroup(_) | KeyIdSource::SerialOnly(_) => {
+            crate::keyid::check_berlin_group(key_id, cert, header)
+        }
+        KeyIdSource::Given(_) => {
+            // STET: a URL ending in _<SHA-256 fingerprint> pins the certificate.
+            if let Some((_, tail)) = key_id.rsplit_once('_')
+                && tail.len() == 64
+                && tail.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                let fp = cert.fingerprint_sha256();
+                if !tail.eq_ignore_ascii_case(&fp) {
+                    return Err(Error::KeyIdMismatch {
+                        header: header.into(),
+                        key_id: key_id.into(),
+                        why: format!("its fingerprint suffix is not the certificate's SHA-256 {fp}"),
+                    });
+                }
+            }
+            Ok(())
+        }
+        KeyIdSource::None => Ok(()),
+    }
+}
+
+fn check_covered(profile: &Profile, msg: &Message<'_>, covered: &[String], header: &str) -> Result<()> {
+    let names: Vec<String> = msg.headers.keys().map(|k| k.as_str().to_owned()).collect();
+    let required = profile.covered_for(|n| msg.has(n), &names);
+    for r in required {
+        if !covered.iter().any(|c| c.eq_ignore_ascii_case(&r)) {
+            return Err(Error::NotCovered {
+                header: header.into(),
+                component: r,
+                profile: profile.name.into(),
+                list: format!("\"{}\"", covered.join(" ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verifies `req` (with its body) under `profile`. See the [module docs](self) for the checks.
+pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &VerifyOptions) -> Result<Verified> {
+    let msg = Message::request(req);
+    let body = req.body().as_ref();
+    let header = profile.signature_header();
+    if profile.format == Format::BelfiusPis {
+        let v = msg.combined("signature")?.ok_or_else(|| Error::MissingHeader {
+            header: "Signature".into(),
+            why: "profile belfius-pis signs the body".into(),
+        })?;
+        let cert = resolve_certificate(profile, &msg, opts)?;
+        if !opts.ca.is_empty() {
+            check_issued_by(&cert, &opts.ca, opts.now)?;
+        }
+        let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert))?;
+        return Ok(Verified {
+            signing_string: input,
+            covered: Vec::new(),
+            key_id: None,
+            certificate: cert,
+            algorithm: "RS256".into(),
+            digest_header: None,
+        });
+    }
+    let digest_header = check_digest(profile, &msg, body)?;
+    match profile.format {
+        Format::Cavage(_) => {
+            let v = msg.combined(header)?.ok_or_else(|| Error::MissingHeader {
+                header: header.into(),
+                why: format!("profile {} carries the signature there", profile.name),
+            })?;
+            let params = SignatureParams::parse(&v, header)?;
+            let sig = params.signature_bytes(header)?;
+            let cert = resolve_certificate(profile, &msg, opts)?;
+            if !opts.ca.is_empty() {
+                check_issued_by(&cert, &opts.ca, opts.now)?;
+            }
+            check_key_id(profile, &params.key_id, &cert, header, opts)?;
+            let covered = params.covered();
+            check_covered(profile, &msg, &covered, header)?;
+            let scheme = cavage::scheme_for(params.algorithm.as_deref(), cert.public_key().kind(), header)?;
+            let signing_string = cavage::signing_string(&msg, &covered, params.created, params.expires)?;
+            let sig = cavage::decode_signature(scheme, sig);
+            cert.public_key().verify(scheme, signing_string.as_bytes(), &sig).map_err(|_| Error::BadSignature {
+                header: header.into(),
+                algorithm: params.algorithm.clone().unwrap_or_else(|| scheme.name().into()),
+                certificate: describe(&cert),
+            })?;
+            check_date(&msg, &covered, opts)?;
+            let now = opts.now.unix_timestamp();
+            if let Some(c) = params.created {
+                let t = OffsetDateTime::from_unix_timestamp(c).map_err(|_| Error::BadTime {
+                    header: "created".into(),
+                    value: c.to_string(),
+                    expected: "Unix time".into(),
+                })?;
+                check_window("created", &c.to_string(), t, opts)?;
+            }
+            if let Some(e) = params.expires
+                && e + opts.skew.whole_seconds() < now
+            {
+                return Err(Error::Expired { header: header.into(), expires: e, now });
+            }
+            Ok(Verified {
+                signing_string,
+                covered,
+                key_id: Some(params.key_id),
+                algorithm: params.algorithm.unwrap_or_else(|| cavage::algorithm_name(scheme).into()),
+                certificate: cert,
+                digest_header,
+            })
+        }
+        Format::Rfc9421 => {
+            let input = msg.combined(rfc9421::SIGNATURE_INPUT)?.ok_or_else(|| Error::MissingHeader {
+                header: rfc9421::SIGNATURE_INPUT.into(),
+                why: "profile rfc9421 carries the covered components there".into(),
+            })?;
+            let sigv = msg.combined(rfc9421::SIGNATURE)?.ok_or_else(|| Error::MissingHeader {
+                header: rfc9421::SIGNATURE.into(),
+                why: "profile rfc9421 carries the signature there".into(),
+            })?;
+            let all = rfc9421::parse(&input, &sigv)?;
+            let parsed = match &opts.rfc9421_label {
+                Some(l) => all.into_iter().find(|s| &s.label == l).ok_or_else(|| Error::MissingParameter {
+                    header: rfc9421::SIGNATURE_INPUT.into(),
+                    param: l.clone(),
+                })?,
+                None => all.into_iter().next().ok_or_else(|| Error::MissingParameter {
+                    header: rfc9421::SIGNATURE_INPUT.into(),
+                    param: "a signature label".into(),
+                })?,
+            };
+            let cert = resolve_certificate(profile, &msg, opts)?;
+            if !opts.ca.is_empty() {
+                check_issued_by(&cert, &opts.ca, opts.now)?;
+            }
+            let key_id = parsed.params.keyid()?.map(str::to_owned);
+            match &key_id {
+                Some(k) => check_key_id(profile, k, &cert, rfc9421::SIGNATURE_INPUT, opts)?,
+                None if opts.key_id.is_some() => {
+                    return Err(Error::MissingParameter {
+                        header: rfc9421::SIGNATURE_INPUT.into(),
+                        param: "keyid".into(),
+                    });
+                }
+                None => {}
+            }
+            let covered = parsed.params.component_names();
+            check_covered(profile, &msg, &covered, rfc9421::SIGNATURE_INPUT)?;
+            let alg = match parsed.params.alg()? {
+                Some(name) => Algorithm::from_name(name).ok_or_else(|| Error::UnknownAlgorithm {
+                    header: rfc9421::SIGNATURE_INPUT.into(),
+                    algorithm: name.into(),
+                })?,
+                None => Algorithm::for_key(cert.public_key().kind()),
+            };
+            let base = rfc9421::signature_base(&msg, &parsed.params)?;
+            rfc9421::verify(alg, VerifyingKey::Public(cert.public_key()), &base, &parsed.signature).map_err(
+                |e| match e {
+                    Error::BadSignature { .. } => Error::BadSignature {
+                        header: rfc9421::SIGNATURE.into(),
+                        algorithm: alg.name().into(),
+                        certificate: describe(&cert),
+                    },
+                    other => other,
+                },
+            )?;
+            check_date(&msg, &covered, opts)?;
+            let now = opts.now.unix_timestamp();
+            let created = parsed.params.created()?.ok_or_else(|| Error::MissingParameter {
+                header: rfc9421::SIGNATURE_INPUT.into(),
+                param: "created".into(),
+            })?;
+            let t = OffsetDateTime::from_unix_timestamp(created).map_err(|_| Error::BadTime {
+                header: "created".into(),
+                value: created.to_string(),
+                expected: "Unix time".into(),
+            })?;
+            check_window("Signature-Input created", &created.to_string(), t, opts)?;
+            if let Some(e) = parsed.params.expires()?
+                && e < now
+            {
+                return Err(Error::Expired { header: rfc9421::SIGNATURE_INPUT.into(), expires: e, now });
+            }
+            Ok(Verified {
+                signing_string: base,
+                covered,
+                key_id,
+                certificate: cert,
+                algorithm: alg.name().into(),
+                digest_header,
+            })
+        }
+        Format::BelfiusPis => Err(Error::Unsupported("unreachable profile format".into())),
+    }
+}
