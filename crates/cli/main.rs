@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca;
 mod common;
+mod csr;
 mod hsm;
 mod inspect;
 
@@ -29,6 +31,11 @@ enum Command {
     /// PKCS#11 tokens: list tokens and objects, import a certificate next to its key.
     #[command(subcommand)]
     Hsm(hsm::Args),
+    /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl). Not for production.
+    #[command(subcommand)]
+    Ca(ca::Args),
+    /// Write a PKCS#10 request for a PSD2 QWAC or QSealC, as a QTSP expects it.
+    Csr(csr::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +53,7 @@ fn try_main() -> Result<ExitCode, common::CliError> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Hsm(args) => hsm::run(args),
+        Command::Ca(args) => ca::run(args),
+        Command::Csr(args) => csr::run(args),
     }
 }

@@ -1,0 +1,260 @@
+//! `psd2-sign ca init|issue|revoke|crl`: the test CA.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use psd2_ca::store::check_absent;
+use psd2_ca::{
+    CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, Issued, KeyType, Psd2Subject, SubjectKey,
+};
+use psd2_eidas::{Role, load};
+
+use crate::common::CliError;
+
+/// `ca` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Args {
+    /// Create a test PKI in DIR: a root CA (DIR/ca.pem, the trust anchor) and one issuing CA for
+    /// QWACs and one for QSealCs. Keys are written with mode 0600.
+    Init(InitArgs),
+    /// Issue a QWAC or QSealC: writes PREFIX.pem, PREFIX-chain.pem (leaf, issuing CA) and
+    /// PREFIX.key (PKCS#8 PEM, mode 0600; not with --csr).
+    Issue(Box<IssueArgs>),
+    /// Revoke a certificate issued by the CA in DIR and rewrite its CRL.
+    Revoke(RevokeArgs),
+    /// Write the CRLs of all CAs in DIR (DIR/crl/NAME.crl in DER, .crl.pem in PEM), where the
+    /// certificates' CRL distribution point URLs point.
+    Crl(CrlArgs),
+}
+
+/// Arguments of `ca init`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InitArgs {
+    /// The CA directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Key type of the CA keys: rsa2048, rsa3072, rsa4096, p256 or p384.
+    #[arg(long, value_name = "TYPE", default_value = "rsa2048")]
+    key_type: String,
+    /// Validity of the CA certificates in days.
+    #[arg(long, value_name = "N", default_value_t = 7300)]
+    days: u32,
+    /// Base URL the CRL distribution points, caIssuers and OCSP URLs start with.
+    #[arg(long, value_name = "URL", default_value = psd2_ca::DEFAULT_BASE_URL)]
+    base_url: String,
+    /// Replace an existing CA in DIR.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of `ca issue`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IssueArgs {
+    /// The CA directory (made by `ca init`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// qwac or qseal.
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: String,
+    /// organizationName, e.g. "Example TPP NV".
+    #[arg(long, value_name = "NAME")]
+    org: String,
+    /// organizationIdentifier PSD<CC>-<NCA>-<authorisation number>, e.g. PSDBE-NBB-0999.888.777.
+    #[arg(long, value_name = "ID")]
+    org_id: String,
+    /// PSD2 roles, comma-separated: PSP_AS, PSP_PI, PSP_AI, PSP_IC (or AS, PI, AI, IC).
+    #[arg(long, value_name = "ROLES", value_delimiter = ',', required = true)]
+    roles: Vec<String>,
+    /// NCAName, e.g. "National Bank of Belgium".
+    #[arg(long, value_name = "NAME")]
+    nca_name: String,
+    /// NCAId, e.g. BE-NBB (must agree with --org-id).
+    #[arg(long, value_name = "ID")]
+    nca_id: String,
+    /// QWAC domain (public DNS name): the first is the commonName, all are SAN dNSNames. Repeatable.
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Vec<String>,
+    /// QWAC localityName (this or --state is required for a QWAC).
+    #[arg(long, value_name = "CITY")]
+    locality: Option<String>,
+    /// QWAC stateOrProvinceName.
+    #[arg(long, value_name = "STATE")]
+    state: Option<String>,
+    /// QWAC businessCategory (default "Private Organization").
+    #[arg(long, value_name = "CATEGORY")]
+    business_category: Option<String>,
+    /// QWAC jurisdictionCountryName (default: the country of --org-id).
+    #[arg(long, value_name = "CC")]
+    jurisdiction_country: Option<String>,
+    /// QWAC subject serialNumber, the registration number (default: the number in --org-id).
+    #[arg(long, value_name = "NUMBER")]
+    registration_number: Option<String>,
+    /// countryName (default: the country of --org-id).
+    #[arg(long, value_name = "CC")]
+    country: Option<String>,
+    /// Generate a key of this type (default: the issuing CA's key type).
+    #[arg(long, value_name = "TYPE", conflicts_with = "csr")]
+    key_type: Option<String>,
+    /// Issue for the key of this PKCS#10 request (PEM or DER); its signature is verified. The
+    /// subject and roles come from the flags.
+    #[arg(long, value_name = "FILE")]
+    csr: Option<PathBuf>,
+    /// QSealC with the key in a QSCD: policy QCP-l-qscd and the QcSSCD statement.
+    #[arg(long)]
+    qscd: bool,
+    /// Validity in days (default: the CA/Browser Forum maximum for a QWAC, 365 for a QSealC).
+    /// A QWAC beyond the maximum is issued with a warning.
+    #[arg(long, value_name = "N")]
+    days: Option<u32>,
+    /// Output prefix: PREFIX.pem, PREFIX-chain.pem, PREFIX.key. Existing files are not replaced.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+}
+
+/// Arguments of `ca revoke`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RevokeArgs {
+    /// The CA directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The certificate to revoke (PEM or DER; the first certificate of a chain file).
+    #[arg(value_name = "CERT")]
+    cert: PathBuf,
+}
+
+/// Arguments of `ca crl`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CrlArgs {
+    /// The CA directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+fn err(e: psd2_ca::Error) -> CliError {
+    CliError::input(e.to_string())
+}
+
+/// Parses comma-separated role names, one error line naming the bad value.
+pub(crate) fn parse_roles(values: &[String]) -> Result<Vec<Role>, CliError> {
+    values
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<Role>().map_err(CliError::from))
+        .collect()
+}
+
+/// Runs `ca`.
+pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
+    match args {
+        Args::Init(a) => init(a),
+        Args::Issue(a) => issue(*a),
+        Args::Revoke(a) => revoke(a),
+        Args::Crl(a) => crl(a),
+    }
+}
+
+fn init(a: InitArgs) -> Result<ExitCode, CliError> {
+    let options = InitOptions {
+        key_type: a.key_type.parse().map_err(err)?,
+        days: a.days,
+        base_url: a.base_url,
+        overwrite: a.force,
+        not_before: None,
+    };
+    let ca = CertificateAuthority::init(&a.dir, &options).map_err(|e| match e {
+        psd2_ca::Error::Exists(p) => CliError::input(format!(
+            "{}: already exists: {} holds a CA (use --force to replace it)",
+            p.display(),
+            a.dir.display()
+        )),
+        other => err(other),
+    })?;
+    println!(
+        "test CA created in {} (trust anchor {})",
+        a.dir.display(),
+        ca.layout().cert(psd2_ca::store::ROOT).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
+    let kind: CertKind = a.kind.parse().map_err(err)?;
+    let roles = parse_roles(&a.roles)?;
+    let key = match (&a.key_type, &a.csr) {
+        (Some(kt), _) => Some(SubjectKey::Generate(kt.parse::<KeyType>().map_err(err)?)),
+        (None, Some(_)) => None,
+        (None, None) => None,
+    };
+    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    let paths = Issued::output_paths(&a.out, a.csr.is_none());
+    check_absent(paths.iter().map(PathBuf::as_path)).map_err(err)?;
+    let key = match &a.csr {
+        Some(path) => {
+            let data = std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+            Some(SubjectKey::Csr(data))
+        }
+        None => key,
+    };
+    let subject = Psd2Subject {
+        organization: a.org,
+        organization_identifier: a.org_id,
+        roles,
+        nca_name: a.nca_name,
+        nca_id: a.nca_id,
+        country: a.country,
+    };
+    let mut req = IssueRequest::new(kind, subject);
+    req.ev = EvSubject {
+        domains: a.domain,
+        locality: a.locality,
+        state: a.state,
+        business_category: a.business_category,
+        jurisdiction_country: a.jurisdiction_country,
+        registration_number: a.registration_number,
+    };
+    req.qscd = a.qscd;
+    req.days = a.days;
+    req.key = key;
+    let issued = ca.issue(&req).map_err(|e| match (&a.csr, e) {
+        (Some(p), psd2_ca::Error::Csr(m)) => CliError::input(format!("{}: certificate request: {m}", p.display())),
+        (_, other) => err(other),
+    })?;
+    for w in &issued.warnings {
+        eprintln!("psd2-sign: warning: {w}");
+    }
+    let written = issued.write(&a.out).map_err(err)?;
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!(
+        "issued {} serial {} for {}: {}",
+        match kind {
+            CertKind::Qwac => "QWAC",
+            CertKind::Qseal => "QSealC",
+        },
+        issued.certificate.serial_hex(),
+        issued.certificate.subject(),
+        names.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
+    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    let cert = load::load_certificates(&a.cert, None)?.remove(0);
+    let r = ca.revoke(&cert).map_err(err)?;
+    let crl = r.crl_files.first().map(|p| p.display().to_string()).unwrap_or_default();
+    if r.newly_revoked {
+        println!("revoked serial {} (issued by {}); CRL written to {crl}", r.serial_hex, r.ca);
+    } else {
+        println!("serial {} was already revoked (issued by {}); CRL rewritten to {crl}", r.serial_hex, r.ca);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crl(a: CrlArgs) -> Result<ExitCode, CliError> {
+    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    for p in ca.write_crls().map_err(err)? {
+        println!("{}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,64 @@
+//! `psd2-sign csr`: a PKCS#10 request with the subject a QTSP expects for a PSD2 certificate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use psd2_ca::csr::CsrRequest;
+use psd2_ca::store::{OutFile, write_files};
+use psd2_eidas::{KeyRef, Signer, load};
+
+use crate::common::{CliError, PasswordArgs};
+
+/// Arguments of `csr`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The private key: a PEM/DER key file or a PKCS#12 file.
+    #[arg(long, value_name = "KEY")]
+    key: String,
+    /// qwac or qseal.
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: String,
+    /// organizationName.
+    #[arg(long, value_name = "NAME")]
+    org: String,
+    /// organizationIdentifier, e.g. PSDBE-NBB-0999.888.777.
+    #[arg(long, value_name = "ID")]
+    org_id: String,
+    /// QWAC domain: the first is the commonName, all go in the SAN of the extensionRequest. Repeatable.
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Vec<String>,
+    /// countryName (default: the country of --org-id).
+    #[arg(long, value_name = "CC")]
+    country: Option<String>,
+    /// The request file to write (PEM); an existing file is not replaced.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+/// Runs `csr`.
+pub(crate) fn run(a: Args) -> Result<ExitCode, CliError> {
+    let err = |e: psd2_ca::Error| CliError::input(e.to_string());
+    let kind = a.kind.parse().map_err(err)?;
+    psd2_ca::store::check_absent([a.out.as_path()]).map_err(err)?;
+    let secrets = a.password.secrets()?;
+    let signer: Arc<dyn Signer> = match a.key.parse::<KeyRef>()? {
+        KeyRef::File(path) => Arc::new(load::load_key(&path, secrets.password.as_ref())?),
+        other => {
+            return Err(CliError::input(format!("{other}: csr supports key files only for now")));
+        }
+    };
+    let req = CsrRequest {
+        kind,
+        organization: a.org,
+        organization_identifier: a.org_id,
+        domains: a.domain,
+        country: a.country,
+    };
+    let pem = psd2_ca::csr::create(&req, signer).map_err(err)?;
+    write_files(&[OutFile::public(&a.out, pem.into_bytes())], false).map_err(err)?;
+    println!("{}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,167 @@
+//! Revocation: the revocation database of each CA and the CRLs it signs, written where the
+//! certificates' CRL distribution point URLs point inside the CA directory.
+
+use std::path::PathBuf;
+
+use psd2_eidas::Certificate;
+use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::Error;
+use crate::authority::{CaEntry, CertificateAuthority};
+use crate::issue::hex;
+use crate::profile::CertKind;
+use crate::store::{OutFile, append_line, read_lines, write_files};
+
+/// How long a CRL is valid (nextUpdate − thisUpdate).
+pub const CRL_VALIDITY_DAYS: i64 = 30;
+
+/// One revoked certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// Serial number, lower-case hex.
+    pub serial_hex: String,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+}
+
+/// What [`CertificateAuthority::revoke`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Revoked {
+    /// The issuing CA that issued the certificate (`qwac-ca`, `qseal-ca` or `root-ca`).
+    pub ca: &'static str,
+    /// The serial number, lower-case hex.
+    pub serial_hex: String,
+    /// False when the certificate was already revoked (nothing changed).
+    pub newly_revoked: bool,
+    /// The CRL files written.
+    pub crl_files: Vec<PathBuf>,
+}
+
+fn parse_revocation(line: &str) -> Option<Revocation> {
+    let mut parts = line.split_whitespace();
+    let serial_hex = parts.next()?.to_ascii_lowercase();
+    let ts: i64 = parts.next()?.parse().ok()?;
+    Some(Revocation { serial_hex, revoked_at: OffsetDateTime::from_unix_timestamp(ts).ok()? })
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
+}
+
+/// The serial of a certificate without DER sign padding, lower-case hex.
+fn serial_of(cert: &Certificate) -> String {
+    let b = cert.serial_bytes();
+    let skip = b.iter().take_while(|x| **x == 0).count().min(b.len().saturating_sub(1));
+    hex(&b[skip..])
+}
+
+impl CertificateAuthority {
+    fn entries(&self) -> [&CaEntry; 3] {
+        [&self.root, &self.qwac, &self.qseal]
+    }
+
+    /// Which of this PKI's CAs signed `cert` (issuer name and signature checked).
+    fn issuer_of(&self, cert: &Certificate) -> Result<&CaEntry, Error> {
+        let (_, x) = X509Certificate::from_der(cert.der())
+            .map_err(|e| Error::NotIssuedHere(format!("{} (unparsable: {e})", cert.subject())))?;
+        for entry in self.entries() {
+            let (_, ca) = X509Certificate::from_der(entry.cert.der())
+                .map_err(|e| Error::Generate { what: "CA certificate", reason: e.to_string() })?;
+            if x.issuer().as_raw() == ca.subject().as_raw() && x.verify_signature(Some(ca.public_key())).is_ok() {
+                return Ok(entry);
+            }
+        }
+        Err(Error::NotIssuedHere(format!("{} (serial {})", cert.subject(), serial_of(cert))))
+    }
+
+    /// The revocations recorded for the CA issuing `kind`.
+    pub fn revocations(&self, kind: CertKind) -> Result<Vec<Revocation>, Error> {
+        self.revocations_of(self.issuing(kind).name)
+    }
+
+    fn revocations_of(&self, name: &str) -> Result<Vec<Revocation>, Error> {
+        Ok(read_lines(&self.layout.revoked_db(name))?.iter().filter_map(|l| parse_revocation(l)).collect())
+    }
+
+    /// Revokes a certificate this PKI issued and rewrites the CRL of its CA.
+    pub fn revoke(&self, cert: &Certificate) -> Result<Revoked, Error> {
+        let entry = self.issuer_of(cert)?;
+        let serial_hex = serial_of(cert);
+        let already = self.revocations_of(entry.name)?.iter().any(|r| r.serial_hex == serial_hex);
+        if !already {
+            let now = OffsetDateTime::now_utc();
+            append_line(
+                &self.layout.revoked_db(entry.name),
+                &format!("{serial_hex} {} {}", now.unix_timestamp(), cert.subject()),
+            )?;
+        }
+        let crl_files = self.write_crl(entry, OffsetDateTime::now_utc())?;
+        Ok(Revoked { ca: entry.name, serial_hex, newly_revoked: !already, crl_files })
+    }
+
+    /// Signs and writes the CRLs of all three CAs (DER at the distribution point path, and PEM
+    /// next to it). Returns the files written.
+    pub fn write_crls(&self) -> Result<Vec<PathBuf>, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut out = Vec::new();
+        for e in self.entries() {
+            out.extend(self.write_crl(e, now)?);
+        }
+        Ok(out)
+    }
+
+    /// The DER CRL of the CA issuing `kind`, as of `now`.
+    pub fn crl_der(&self, kind: CertKind, now: OffsetDateTime) -> Result<Vec<u8>, Error> {
+        self.sign_crl(self.issuing(kind), now)
+    }
+
+    fn sign_crl(&self, entry: &CaEntry, now: OffsetDateTime) -> Result<Vec<u8>, Error> {
+        let revoked_certs = self
+            .revocations_of(entry.name)?
+            .into_iter()
+            .filter_map(|r| {
+                Some(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&unhex(&r.serial_hex)?),
+                    revocation_time: r.revoked_at,
+                    reason_code: Some(RevocationReason::Unspecified),
+                    invalidity_date: None,
+                })
+            })
+            .collect();
+        let this_update = now.replace_nanosecond(0).unwrap_or(now);
+        let ski = {
+            let (_, x) = X509Certificate::from_der(entry.cert.der())
+                .map_err(|e| Error::Generate { what: "CRL", reason: e.to_string() })?;
+            x.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            })
+        };
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update: this_update + Duration::days(CRL_VALIDITY_DAYS),
+            crl_number: SerialNumber::from_slice(&this_update.unix_timestamp().to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: ski.map(KeyIdMethod::PreSpecified).unwrap_or(KeyIdMethod::Sha256),
+        };
+        let crl = params.signed_by(&entry.issuer()?).map_err(Error::generate("CRL"))?;
+        Ok(crl.der().to_vec())
+    }
+
+    fn write_crl(&self, entry: &CaEntry, now: OffsetDateTime) -> Result<Vec<PathBuf>, Error> {
+        let der = self.sign_crl(entry, now)?;
+        let (der_path, pem_path) = (self.layout.crl(entry.name), self.layout.crl_pem(entry.name));
+        write_files(
+            &[
+                OutFile::public(&der_path, der.clone()),
+                OutFile::public(&pem_path, psd2_eidas::pem::encode("X509 CRL", &der)),
+            ],
+            true,
+        )?;
+        Ok(vec![der_path, pem_path])
+    }
+}

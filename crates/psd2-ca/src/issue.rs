@@ -1,0 +1,232 @@
+//! Issuing QWACs and QSealCs: requests, random serials, validity rules, the issued result.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use psd2_eidas::{Certificate, PublicKey, Signer};
+use rcgen::PublicKeyData;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::authority::CertificateAuthority;
+use crate::key::{KeyType, RcgenPublicKey};
+use crate::profile::{CertKind, LeafSpec, cabf_max_days, default_days, leaf_params, validity};
+use crate::store::{OutFile, append_line, read_lines, write_files};
+use crate::subject::{EvSubject, Psd2Subject};
+use crate::{Error, csr};
+
+/// A fresh serial number: 16 octets from the system CSPRNG with the top bit cleared (positive)
+/// and the next one set (always 16 octets in DER): 126 random bits, within RFC 5280's 20 octets.
+pub fn random_serial() -> Result<[u8; 16], Error> {
+    let mut s = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut s)
+        .map_err(|_| Error::Generate { what: "serial number", reason: "no randomness".into() })?;
+    s[0] = (s[0] & 0x7f) | 0x40;
+    Ok(s)
+}
+
+/// Where the subject key of a new certificate comes from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SubjectKey {
+    /// Generate a software key of this type; its PKCS#8 PEM is returned in [`Issued::private_key`].
+    Generate(KeyType),
+    /// A PKCS#10 request (PEM or DER) whose signature is verified and whose public key is used;
+    /// the subject and roles come from the [`IssueRequest`], not from the request.
+    Csr(Vec<u8>),
+    /// A public key whose private half is held elsewhere (an HSM, a partner).
+    PublicKey(PublicKey),
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// QWAC or QSealC.
+    pub kind: CertKind,
+    /// The PSD2 legal person.
+    pub subject: Psd2Subject,
+    /// The EV subject and domains (QWAC only; leave empty for a QSealC).
+    pub ev: EvSubject,
+    /// QSealC under QCP-l-qscd with QcSSCD (the key is in a QSCD).
+    pub qscd: bool,
+    /// Validity in days; default: the CABF maximum for a QWAC, 365 for a QSealC. A QWAC beyond
+    /// the CABF maximum is issued with a warning.
+    pub days: Option<u32>,
+    /// The subject key; default: generate one of the issuing CA's key type.
+    pub key: Option<SubjectKey>,
+    /// notBefore; default: now.
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl IssueRequest {
+    /// A request with the defaults.
+    pub fn new(kind: CertKind, subject: Psd2Subject) -> Self {
+        Self { kind, subject, ev: EvSubject::default(), qscd: false, days: None, key: None, not_before: None }
+    }
+}
+
+/// An issued certificate.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// The chain to send: the certificate, then its issuing CA (not the root).
+    pub chain: Vec<Certificate>,
+    /// The generated private key as PKCS#8 PEM, when the CA generated it.
+    pub private_key: Option<Zeroizing<String>>,
+    /// What the caller should tell the user (e.g. a validity beyond the CABF maximum).
+    pub warnings: Vec<String>,
+}
+
+impl Issued {
+    /// The files [`Issued::write`] writes for `prefix`: `PREFIX.pem`, `PREFIX-chain.pem` and,
+    /// with a generated key, `PREFIX.key`.
+    pub fn output_paths(prefix: &Path, with_key: bool) -> Vec<PathBuf> {
+        let with = |suffix: &str| {
+            let mut s = prefix.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        let mut v = vec![with(".pem"), with("-chain.pem")];
+        if with_key {
+            v.push(with(".key"));
+        }
+        v
+    }
+
+    /// The chain as PEM (leaf first).
+    pub fn chain_pem(&self) -> String {
+        self.chain.iter().map(Certificate::to_pem).collect()
+    }
+
+    /// Writes `PREFIX.pem`, `PREFIX-chain.pem` and `PREFIX.key` (mode 0600), all or nothing,
+    /// refusing to overwrite. Returns the paths written.
+    pub fn write(&self, prefix: &Path) -> Result<Vec<PathBuf>, Error> {
+        let paths = Self::output_paths(prefix, self.private_key.is_some());
+        let mut files = vec![
+            OutFile::public(&paths[0], self.certificate.to_pem().into_bytes()),
+            OutFile::public(&paths[1], self.chain_pem().into_bytes()),
+        ];
+        if let Some(k) = &self.private_key {
+            files.push(OutFile::secret(&paths[2], k.as_bytes().to_vec()));
+        }
+        write_files(&files, false)?;
+        Ok(paths)
+    }
+}
+
+impl CertificateAuthority {
+    /// Issues a QWAC or QSealC from the matching issuing CA and records its serial.
+    pub fn issue(&self, req: &IssueRequest) -> Result<Issued, Error> {
+        let subject = req.subject.validate()?;
+        let ev = match req.kind {
+            CertKind::Qwac => Some(req.ev.validate(&subject)?),
+            CertKind::Qseal => {
+                if !req.ev.domains.is_empty() {
+                    return Err(Error::input("domain", "a QSealC holds no domain (domains are for QWACs)"));
+                }
+                None
+            }
+        };
+        if req.qscd && req.kind == CertKind::Qwac {
+            return Err(Error::input("qscd", "QcSSCD / QCP-l-qscd applies to QSealCs only"));
+        }
+        let now = req.not_before.unwrap_or_else(OffsetDateTime::now_utc);
+        let mut warnings = Vec::new();
+        let days = req.days.unwrap_or_else(|| default_days(req.kind, now));
+        if req.kind == CertKind::Qwac && days > cabf_max_days(now) {
+            warnings.push(format!(
+                "a QWAC valid for {days} days exceeds the CA/Browser Forum maximum of {} days for certificates issued on {}; real QTSPs cannot issue it (fine for a long-lived test PKI)",
+                cabf_max_days(now),
+                now.date()
+            ));
+        }
+        let (not_before, not_after) = validity(now, days)?;
+        let ca = self.issuing(req.kind);
+        if not_after > ca.cert.not_after() {
+            warnings.push(format!(
+                "the certificate outlives its issuing CA (which expires {}); chains will fail after that",
+                ca.cert.not_after().date()
+            ));
+        }
+
+        let (public, private_key): (RcgenPublicKey, Option<Zeroizing<String>>) = match &req.key {
+            None | Some(SubjectKey::Generate(_)) => {
+                let kt = match &req.key {
+                    Some(SubjectKey::Generate(kt)) => *kt,
+                    _ => self.issuing_key_type(req.kind).unwrap_or(KeyType::Rsa2048),
+                };
+                let key = kt.generate()?;
+                let pem = Zeroizing::new(psd2_eidas::pem::encode("PRIVATE KEY", &key.to_pkcs8_der()?));
+                let signer: Arc<dyn Signer> = Arc::new(key);
+                (RcgenPublicKey::new(signer.public_key().clone())?, Some(pem))
+            }
+            Some(SubjectKey::Csr(data)) => (RcgenPublicKey::new(csr::verify(data)?.public_key)?, None),
+            Some(SubjectKey::PublicKey(k)) => (RcgenPublicKey::new(k.clone())?, None),
+        };
+
+        let issued_db = self.layout.issued_db(ca.name);
+        let known = read_lines(&issued_db)?;
+        let serial = loop {
+            let s = random_serial()?;
+            let hex = hex(&s);
+            if !known.iter().any(|l| l.split_whitespace().next() == Some(hex.as_str())) {
+                break s;
+            }
+        };
+        let urls = self.urls(ca.name);
+        let pds = self.pds();
+        let spec = LeafSpec {
+            kind: req.kind,
+            subject: &subject,
+            ev: ev.as_ref(),
+            qscd: req.qscd,
+            key_kind: public.key().kind(),
+            serial: &serial,
+            not_before,
+            not_after,
+            urls: &urls,
+            pds: &pds,
+        };
+        let params = leaf_params(&spec)?;
+        let issuer = ca.issuer()?;
+        let cert = params.signed_by(&public, &issuer).map_err(Error::generate("certificate"))?;
+        let certificate = Certificate::from_der(cert.der())?;
+        debug_assert_eq!(certificate.public_key().raw(), public.der_bytes());
+        append_line(
+            &issued_db,
+            &format!("{} {} {} {}", hex(&serial), req.kind.name(), not_after.unix_timestamp(), certificate.subject()),
+        )?;
+        let chain = vec![certificate.clone(), ca.cert.clone()];
+        Ok(Issued { certificate, chain, private_key, warnings })
+    }
+}
+
+/// Lower-case hex without separators.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_positive_16_octets_and_random() {
+        let a = random_serial().unwrap();
+        let b = random_serial().unwrap();
+        assert_ne!(a, b);
+        for s in [a, b] {
+            assert_eq!(s[0] & 0xc0, 0x40);
+        }
+    }
+
+    #[test]
+    fn output_paths() {
+        let p = Issued::output_paths(Path::new("out/qwac"), true);
+        assert_eq!(
+            p,
+            vec![PathBuf::from("out/qwac.pem"), PathBuf::from("out/qwac-chain.pem"), PathBuf::from("out/qwac.key")]
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! # psd2-ca
+//!
+//! A **test** certificate authority shaped like a qualified trust service provider (QTSP): it
+//! issues PSD2 QWACs and QSealCs whose content follows ETSI EN 319 412-1/-3/-4/-5, ETSI TS 119
+//! 495 and, for QWACs, the CA/Browser Forum Baseline Requirements and EV Guidelines. It also
+//! makes the PKCS#10 requests a real QTSP expects.
+//!
+//! - [`CertificateAuthority`]: `init` a CA directory, `open` it, `issue`, `revoke`, `write_crls`;
+//! - [`profile`]: what each certificate contains, and the CA/Browser Forum validity schedule;
+//! - [`qc`]: the qcStatements encoder; [`subject`]: subject input and its validation;
+//! - [`csr`]: PKCS#10 requests; [`store`]: the directory layout and atomic, no-overwrite writes;
+//! - [`RcgenSigner`]: any [`psd2_eidas::Signer`] (file or token key) as an rcgen signing key.
+//!
+//! Nothing here is for production: the CA keys sit unprotected next to the certificates, and
+//! every CA name says TEST.
+#![forbid(unsafe_code)]
+
+mod authority;
+pub mod crl;
+pub mod csr;
+mod error;
+mod issue;
+mod key;
+pub mod profile;
+pub mod qc;
+pub mod store;
+pub mod subject;
+
+pub use authority::{CertificateAuthority, DEFAULT_BASE_URL, InitOptions};
+pub use error::Error;
+pub use issue::{IssueRequest, Issued, SubjectKey, random_serial};
+pub use key::{KeyType, RcgenPublicKey, RcgenSigner};
+pub use profile::CertKind;
+pub use subject::{EvSubject, Psd2Subject};
