@@ -48,6 +48,21 @@ pub(crate) struct PasswordArgs {
 }
 
 impl PasswordArgs {
+    /// The secrets for these key references: the password as [`secrets`](Self::secrets), plus a
+    /// PKCS#11 PIN read from the terminal when a `pkcs11:` reference needs one and neither the
+    /// URI (`pin-source`) nor PSD2_SIGN_PKCS11_PIN gives it.
+    pub(crate) fn secrets_for(&self, refs: &[&str]) -> Result<Secrets, CliError> {
+        let secrets = self.secrets()?;
+        let needs_pin =
+            refs.iter().any(|r| r.starts_with("pkcs11:") && !r.contains("pin-source=") && !r.contains("pin-value="));
+        if needs_pin && std::env::var_os(psd2_eidas::pkcs11::PIN_ENV).is_none() {
+            if let Some(pin) = prompt_secret("PKCS#11 token PIN: ")? {
+                return Ok(secrets.with_pin(pin));
+            }
+        }
+        Ok(secrets)
+    }
+
     /// The secrets: the password file if given, else the environment.
     pub(crate) fn secrets(&self) -> Result<Secrets, CliError> {
         Ok(match &self.password_file {
@@ -76,6 +91,35 @@ impl KeyArgs {
     pub(crate) fn identity(&self) -> Result<Identity, CliError> {
         let key: KeyRef = self.key.parse()?;
         let cert: Option<KeyRef> = self.cert.as_deref().map(str::parse).transpose()?;
-        Ok(Identity::load(&key, cert.as_ref(), &self.password.secrets()?)?)
+        let refs: Vec<&str> = [Some(self.key.as_str()), self.cert.as_deref()].into_iter().flatten().collect();
+        Ok(Identity::load(&key, cert.as_ref(), &self.password.secrets_for(&refs)?)?)
     }
+}
+
+/// Reads a secret from the terminal without echo. `None` when there is no terminal (the caller
+/// then reports which environment variable or file to use).
+pub(crate) fn prompt_secret(prompt: &str) -> Result<Option<Secret>, CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let tty = |arg: &str| {
+        std::fs::File::open("/dev/tty")
+            .ok()
+            .and_then(|t| std::process::Command::new("stty").arg(arg).stdin(t).status().ok())
+            .is_some_and(|s| s.success())
+    };
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
+    let echo_off = tty("-echo");
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if echo_off {
+        tty("echo");
+    }
+    let _ = writeln!(err);
+    read.map_err(|e| CliError::input(format!("cannot read the PIN: {e}")))?;
+    let pin = Secret::new(line.trim_end_matches(['\n', '\r']));
+    Ok(Some(pin))
 }

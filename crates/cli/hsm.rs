@@ -73,6 +73,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Args::ImportCert { uri, cert } => {
             let certs = load::load_certificates(&cert, None)?;
+            let secrets = crate::common::PasswordArgs { password_file: None }.secrets_for(&[&uri])?;
             pkcs11::import_certificate(&uri, &certs[0], &secrets)?;
             eprintln!("stored {} on {}", certs[0].subject(), psd2_eidas::redact_pin(&uri));
         }

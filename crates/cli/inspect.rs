@@ -38,7 +38,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let certs = load::load_certificates(&args.cert, secrets.password.as_ref())?;
     if let Some(key) = &args.key {
         let cert = KeyRef::File(args.cert.clone());
-        let id = Identity::load(&key.parse()?, Some(&cert), &secrets)?;
+        let id = Identity::load(&key.parse()?, Some(&cert), &args.password.secrets_for(&[key])?)?;
         if id.certificate() != &certs[0] {
             let mismatch = psd2_eidas::Error::KeyMismatch { key: key.clone(), cert: certs[0].subject().to_display() };
             return Err(mismatch.in_file(&args.cert).into());

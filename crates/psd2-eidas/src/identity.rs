@@ -53,6 +53,25 @@ pub fn redact_pin(uri: &str) -> String {
     if query.is_empty() { path.join(";") } else { format!("{}?{}", path.join(";"), query.join("&")) }
 }
 
+/// Opens the private key a reference names, as a [`Signer`]: a key file, a PKCS#12 file, or a
+/// PKCS#11 token key (feature `pkcs11`). Every consumer that only needs a key (CSRs, a CA's
+/// issuing key) goes through here, so HSM keys work everywhere file keys do.
+pub fn open_signer(key: &KeyRef, secrets: &Secrets) -> Result<Arc<dyn Signer>, Error> {
+    open(key, secrets).map(|(signer, _)| signer)
+}
+
+/// The signer and the certificates found next to it (in the same file or on the token).
+fn open(key: &KeyRef, secrets: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
+    match key {
+        KeyRef::File(path) => {
+            let loaded = load::load_file(path, secrets.password.as_ref())?;
+            let k = loaded.key.ok_or_else(|| Error::NoPrivateKey.in_file(path))?;
+            Ok((Arc::new(k), loaded.certificates))
+        }
+        KeyRef::Pkcs11(uri) => pkcs11_key(uri, secrets),
+    }
+}
+
 /// A certificate chain (leaf first) and the private key of the leaf.
 ///
 /// Every consumer that needs "who we are" takes an `Identity`: HTTP signing uses the key and the
@@ -92,14 +111,7 @@ impl Identity {
     /// `cert` may be `None`.
     pub fn load(key: &KeyRef, cert: Option<&KeyRef>, secrets: &Secrets) -> Result<Self, Error> {
         let pw = secrets.password.as_ref();
-        let (signer, mut certs): (Arc<dyn Signer>, Vec<Certificate>) = match key {
-            KeyRef::File(path) => {
-                let loaded = load::load_file(path, pw)?;
-                let k = loaded.key.ok_or_else(|| Error::NoPrivateKey.in_file(path))?;
-                (Arc::new(k), loaded.certificates)
-            }
-            KeyRef::Pkcs11(uri) => pkcs11_key(uri, secrets)?,
-        };
+        let (signer, mut certs) = open(key, secrets)?;
         let cert_path: Option<&Path> = match cert {
             Some(KeyRef::File(p)) => {
                 certs = load::load_certificates(p, pw)?;
