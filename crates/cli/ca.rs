@@ -131,7 +131,10 @@ pub(crate) struct CrlArgs {
 }
 
 fn err(e: psd2_ca::Error) -> CliError {
-    CliError::input(e.to_string())
+    match e {
+        psd2_ca::Error::NotACa { .. } => CliError::input(format!("{e}; create one with `psd2-sign ca init --dir DIR`")),
+        other => CliError::input(other.to_string()),
+    }
 }
 
 /// Parses comma-separated role names, one error line naming the bad value.

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use psd2_ca::csr::CsrRequest;
 use psd2_ca::store::{OutFile, write_files};
-use psd2_eidas::{KeyRef, Signer, load};
+use psd2_eidas::{KeyRef, Signer};
 
 use crate::common::{CliError, PasswordArgs};
 
 /// Arguments of `csr`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The private key: a PEM/DER key file or a PKCS#12 file.
+    /// The private key: a PEM/DER key file, a PKCS#12 file or a PKCS#11 URI (the key never
+    /// leaves the token).
     #[arg(long, value_name = "KEY")]
     key: String,
     /// qwac or qseal.
@@ -43,13 +44,9 @@ pub(crate) fn run(a: Args) -> Result<ExitCode, CliError> {
     let err = |e: psd2_ca::Error| CliError::input(e.to_string());
     let kind = a.kind.parse().map_err(err)?;
     psd2_ca::store::check_absent([a.out.as_path()]).map_err(err)?;
-    let secrets = a.password.secrets()?;
-    let signer: Arc<dyn Signer> = match a.key.parse::<KeyRef>()? {
-        KeyRef::File(path) => Arc::new(load::load_key(&path, secrets.password.as_ref())?),
-        other => {
-            return Err(CliError::input(format!("{other}: csr supports key files only for now")));
-        }
-    };
+    let key_ref: KeyRef = a.key.parse()?;
+    let secrets = a.password.secrets_for(&[a.key.as_str()])?;
+    let signer: Arc<dyn Signer> = psd2_eidas::open_signer(&key_ref, &secrets)?;
     let req = CsrRequest {
         kind,
         organization: a.org,
