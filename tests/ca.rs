@@ -2,6 +2,9 @@
 //! "Must show" list of the test-CA issue.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/softhsm.rs"]
+mod softhsm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -414,5 +417,48 @@ fn committed_test_pki_is_consistent() {
             assert!(good, "{set}/{kind}.p12: {out}");
         }
         assert!(std::fs::read_to_string(dir.join("README.txt")).unwrap().contains("NOT FOR PRODUCTION"));
+    }
+}
+
+#[test]
+fn csr_for_a_pkcs11_key_is_verified_and_issued() {
+    let Some(h) = softhsm::hsm() else { return };
+    let e = Env::new("p256");
+    for (object, kind, extra) in
+        [("qseal-rsa", "qseal", vec![]), ("qwac-ec", "qwac", vec!["--domain", "tpp.example.com"])]
+    {
+        let out = e.path(&format!("{object}.csr"));
+        let uri = h.uri(object);
+        let mut args = vec![
+            "csr",
+            "--key",
+            &uri,
+            "--type",
+            kind,
+            "--org",
+            "Example TPP NV",
+            "--org-id",
+            "PSDBE-NBB-0999.888.777",
+            "--out",
+            &out,
+        ];
+        args.extend(extra.iter());
+        let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+            .args(&args)
+            .env(psd2_eidas::pkcs11::PIN_ENV, softhsm::PIN)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (good, text) = openssl(&["req", "-in", &out, "-noout", "-verify", "-subject"]);
+        assert!(good, "{text}");
+        assert!(text.contains("organizationIdentifier = PSDBE-NBB-0999.888.777"), "{text}");
+        let prefix = e.issue(kind, object, &["--csr", &out]);
+        let (good, text) = e.verify(&prefix, &[]);
+        assert!(good, "{text}");
+        // The certificate holds the token's public key.
+        let token_pub = h.dir.path().join(format!("{object}.pub.der"));
+        let (_, a) = openssl(&["pkey", "-pubin", "-inform", "DER", "-in", token_pub.to_str().unwrap()]);
+        let (_, b) = openssl(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-pubkey"]);
+        assert_eq!(a, b);
     }
 }
