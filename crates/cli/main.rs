@@ -14,6 +14,7 @@ mod ca;
 mod common;
 mod csr;
 mod hsm;
+mod httpsig;
 mod inspect;
 
 /// Seal, verify and send PSD2 requests with eIDAS QWAC/QSealC certificates.
@@ -36,6 +37,10 @@ enum Command {
     Ca(ca::Args),
     /// Write a PKCS#10 request for a PSD2 QWAC or QSealC, as a QTSP expects it.
     Csr(csr::Args),
+    /// Seal a request under a signature profile: digest, date, request id, certificate, signature.
+    Sign(httpsig::SignArgs),
+    /// Check a sealed request like a bank: digest, signature, keyId/certificate, clock skew.
+    Verify(httpsig::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +60,7 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Hsm(args) => hsm::run(args),
         Command::Ca(args) => ca::run(args),
         Command::Csr(args) => csr::run(args),
+        Command::Sign(args) => httpsig::run_sign(args),
+        Command::Verify(args) => httpsig::run_verify(args),
     }
 }

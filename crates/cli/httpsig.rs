@@ -1,0 +1,360 @@
+//! `psd2-sign sign` and `psd2-sign verify`: HTTP request signatures under a bank profile.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use psd2_eidas::{Certificate, KeyRef, Signer, load};
+use psd2_httpsig::rfc9421::Algorithm;
+use psd2_httpsig::{PisEncoding, Profile, SignOptions, VerifyOptions};
+use time::{Duration, OffsetDateTime};
+
+use crate::common::{CliError, KeyArgs};
+
+/// Output format of `sign`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// `{"headers": {...}, "signing_string": "..."}`.
+    Json,
+    /// One `Name: value` line per header to send.
+    Headers,
+    /// A curl command line sending the signed request.
+    Curl,
+}
+
+/// The request both commands work on.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RequestArgs {
+    /// Signature profile: berlin-group, belfius-pis, belfius-fallback, stet, ing (token call;
+    /// with --key-id the later calls), ing-call, rfc9421.
+    #[arg(long, value_name = "PROFILE")]
+    profile: String,
+    /// HTTP method.
+    #[arg(long, value_name = "METHOD")]
+    method: String,
+    /// Request URL as sent (`https://host/path?query`); path and query are signed as written.
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// A request header, `Name: value` (repeatable). Given headers are used verbatim.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body: a file, or `-` for standard input (default: no body).
+    #[arg(long, value_name = "FILE|-")]
+    body: Option<String>,
+    /// The time to use instead of the clock (RFC 3339, IMF-fixdate or Unix seconds): the `Date`
+    /// and `created` written when signing, the verifier's clock when verifying.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<OffsetDateTime>,
+}
+
+/// Arguments of `sign`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    req: RequestArgs,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Output: json (headers and signing string), headers, or curl.
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+    /// keyId to write instead of the profile's (stet: the https URL of the QSealC, required;
+    /// ing: the client id, for calls after the token call).
+    #[arg(long, value_name = "VALUE")]
+    key_id: Option<String>,
+    /// Also print the exact signing string and the digest input (stderr unless --format json).
+    #[arg(long)]
+    explain: bool,
+    /// Also sign `date` (Berlin Group ASPSPs that follow the pre-Errata text).
+    #[arg(long)]
+    sign_date: bool,
+    /// Also cover this header or pseudo-header, e.g. `(request-target)` (repeatable).
+    #[arg(long, value_name = "NAME")]
+    cover: Vec<String>,
+    /// RFC 9421 algorithm (rsa-pss-sha512, rsa-v1_5-sha256, ecdsa-p256-sha256,
+    /// ecdsa-p384-sha384, ed25519); default from the key.
+    #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+    alg: Option<Algorithm>,
+    /// Belfius PIS: base64url (RFC 7515) instead of the standard padded Base64 Belfius' clients use.
+    #[arg(long)]
+    base64url: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    req: RequestArgs,
+    /// The signer's certificate (default: from TPP-Signature-Certificate; required for profiles
+    /// that do not send it). With both, they must be the same certificate.
+    #[arg(long, value_name = "CERT")]
+    cert: Option<PathBuf>,
+    /// CA certificate(s): the signing certificate must be issued by one of them and valid now.
+    #[arg(long, value_name = "CA")]
+    ca: Vec<PathBuf>,
+    /// Expect exactly this keyId (instead of checking it against the certificate).
+    #[arg(long, value_name = "VALUE")]
+    key_id: Option<String>,
+    /// Clock-skew window for Date and created, in seconds or with a unit (`90s`, `5m`, `1h`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    skew: Duration,
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    if let Ok(secs) = s.trim().parse::<i64>() {
+        return OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string());
+    }
+    psd2_httpsig::date::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: i64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 300, 90s, 5m, 1h)"))?;
+    match unit {
+        "" | "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        _ => Err(format!("'{s}': unit must be s, m or h")),
+    }
+}
+
+fn parse_alg(s: &str) -> Result<Algorithm, String> {
+    Algorithm::from_name(s).ok_or_else(|| format!("unknown RFC 9421 algorithm '{s}'"))
+}
+
+/// The request as given, with the header names as the user spelled them.
+struct Built {
+    req: http::Request<Vec<u8>>,
+    given: Vec<(String, String)>,
+    body_file: Option<String>,
+}
+
+fn build(args: &RequestArgs) -> Result<Built, CliError> {
+    let method = http::Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes())
+        .map_err(|_| CliError::input(format!("invalid --method '{}'", args.method)))?;
+    let uri: http::Uri = args.url.parse().map_err(|e| CliError::input(format!("invalid --url '{}': {e}", args.url)))?;
+    let body = match args.body.as_deref() {
+        None => Vec::new(),
+        Some("-") => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b).map_err(|e| CliError::input(format!("reading stdin: {e}")))?;
+            b
+        }
+        Some(f) => std::fs::read(f).map_err(|e| CliError::input(format!("--body {f}: {e}")))?,
+    };
+    let mut req = http::Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let mut given = Vec::new();
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(CliError::input(format!("-H '{h}': expected 'Name: value'")));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let hn = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| CliError::input(format!("-H '{h}': invalid header name")))?;
+        let hv = http::HeaderValue::from_str(value)
+            .map_err(|_| CliError::input(format!("-H '{h}': invalid header value")))?;
+        req.headers_mut().append(hn, hv);
+        given.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(Built { req, given, body_file: args.body.clone().filter(|b| b != "-") })
+}
+
+fn profile(args: &RequestArgs, key_id_given: bool) -> Result<&'static Profile, CliError> {
+    Ok(Profile::by_name(&args.profile).map_err(|e| CliError::input(e.to_string()))?.resolve(key_id_given))
+}
+
+/// The spelling used when printing a header this tool added.
+fn display_name(lower: &str) -> String {
+    const KNOWN: [&str; 10] = [
+        "Digest",
+        "Content-Digest",
+        "Date",
+        "X-Request-ID",
+        "Request-Id",
+        "TPP-Signature-Certificate",
+        "Signature",
+        "Signature-Input",
+        "Authorization",
+        "Client-Id",
+    ];
+    KNOWN.iter().find(|k| k.eq_ignore_ascii_case(lower)).map_or_else(|| lower.to_owned(), |k| (*k).to_owned())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Loads the signing key and, when there is one, its certificate. Profiles that need no
+/// certificate (belfius-pis, stet, ing calls) accept a bare key.
+fn load_key(args: &KeyArgs, needs_cert: bool) -> Result<(std::sync::Arc<dyn Signer>, Option<Certificate>), CliError> {
+    match args.identity() {
+        Ok(id) => Ok((id.signer().clone(), Some(id.certificate().clone()))),
+        Err(e) if !needs_cert && args.cert.is_none() => {
+            let key: KeyRef = args.key.parse()?;
+            match key {
+                KeyRef::File(path) => {
+                    let secrets = args.password.secrets()?;
+                    let k = load::load_key(&path, secrets.password.as_ref())?;
+                    Ok((std::sync::Arc::new(k), None))
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `sign`.
+pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
+    let profile = profile(&args.req, args.key_id.is_some())?;
+    let needs_cert = profile.certificate_header.is_some()
+        || (args.key_id.is_none()
+            && matches!(
+                profile.key_id,
+                psd2_httpsig::profile::KeyIdSource::BerlinGroup(_) | psd2_httpsig::profile::KeyIdSource::SerialOnly(_)
+            ));
+    let (key, cert) = load_key(&args.key, needs_cert)?;
+    let mut built = build(&args.req)?;
+    let mut extra = args.cover.clone();
+    if args.sign_date {
+        extra.push("date".into());
+    }
+    let opts = SignOptions {
+        now: args.req.now.unwrap_or_else(OffsetDateTime::now_utc),
+        key_id: args.key_id.clone(),
+        extra_covered: extra,
+        pis_encoding: if args.base64url { PisEncoding::Url } else { PisEncoding::Standard },
+        rfc9421_algorithm: args.alg,
+        ..SignOptions::default()
+    };
+    let signed = psd2_httpsig::sign(profile, &mut built.req, key.as_ref(), cert.as_ref(), &opts)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let mut headers: Vec<(String, String)> = built.given.clone();
+    for (n, v) in &signed.added {
+        let v = v.to_str().unwrap_or_default().to_owned();
+        let name = display_name(n.as_str());
+        headers.retain(|(g, _)| !g.eq_ignore_ascii_case(&name));
+        headers.push((name, v));
+    }
+    let body = built.req.body();
+    let explain = |out: &mut String| {
+        out.push_str(&format!(
+            "profile: {}\nalgorithm: {}\nkeyId: {}\ncovered: {}\nbody: {} bytes, {}\nsigning string ({} bytes, between the lines):\n-----\n{}\n-----\n",
+            profile.name,
+            signed.algorithm,
+            signed.key_id.as_deref().unwrap_or("-"),
+            if signed.covered.is_empty() { "the body".to_owned() } else { signed.covered.join(" ") },
+            body.len(),
+            psd2_httpsig::digest::rfc3230_digest(psd2_httpsig::digest::DigestAlgorithm::Sha256, "SHA-256", body),
+            signed.signing_string.len(),
+            signed.signing_string
+        ));
+    };
+    match args.format {
+        Format::Json => {
+            let js = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            let mut out = String::from("{\n  \"headers\": {");
+            // Several values of one header become one comma-separated value (a JSON object
+            // cannot repeat a name).
+            let mut merged: Vec<(String, String)> = Vec::new();
+            for (n, v) in &headers {
+                match merged.iter_mut().find(|(m, _)| m.eq_ignore_ascii_case(n)) {
+                    Some((_, mv)) => {
+                        mv.push_str(", ");
+                        mv.push_str(v);
+                    }
+                    None => merged.push((n.clone(), v.clone())),
+                }
+            }
+            for (i, (n, v)) in merged.iter().enumerate() {
+                out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+                out.push_str(&format!("{}: {}", js(n), js(v)));
+            }
+            out.push_str("\n  },\n");
+            out.push_str(&format!("  \"signing_string\": {}", js(&signed.signing_string)));
+            if args.explain {
+                out.push_str(&format!(
+                    ",\n  \"profile\": {},\n  \"algorithm\": {},\n  \"key_id\": {},\n  \"covered\": [{}],\n  \"body_length\": {}",
+                    js(profile.name),
+                    js(&signed.algorithm),
+                    signed.key_id.as_deref().map_or_else(|| "null".to_owned(), js),
+                    signed.covered.iter().map(|c| js(c)).collect::<Vec<_>>().join(", "),
+                    body.len()
+                ));
+            }
+            out.push_str("\n}");
+            println!("{out}");
+        }
+        Format::Headers => {
+            for (n, v) in &headers {
+                println!("{n}: {v}");
+            }
+        }
+        Format::Curl => {
+            let mut cmd = format!("curl -X {} {}", built.req.method(), shell_quote(&args.req.url));
+            for (n, v) in &headers {
+                cmd.push_str(&format!(" \\\n  -H {}", shell_quote(&format!("{n}: {v}"))));
+            }
+            match (&built.body_file, body.is_empty()) {
+                (_, true) => {}
+                (Some(f), false) => cmd.push_str(&format!(" \\\n  --data-binary {}", shell_quote(&format!("@{f}")))),
+                (None, false) => match std::str::from_utf8(body) {
+                    Ok(text) => cmd.push_str(&format!(" \\\n  --data-binary {}", shell_quote(text))),
+                    Err(_) => {
+                        return Err(CliError::input(
+                            "a binary body read from stdin cannot be written into a curl command: give --body FILE",
+                        ));
+                    }
+                },
+            }
+            println!("{cmd}");
+        }
+    }
+    if args.explain && args.format != Format::Json {
+        let mut out = String::new();
+        explain(&mut out);
+        eprint!("{out}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_certs(path: &Path) -> Result<Vec<Certificate>, CliError> {
+    Ok(load::load_certificates(path, None)?)
+}
+
+/// Runs `verify`.
+pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let profile = profile(&args.req, args.key_id.is_some())?;
+    let built = build(&args.req)?;
+    let certificate = match &args.cert {
+        Some(p) => Some(load_certs(p)?.remove(0)),
+        None => None,
+    };
+    let mut ca = Vec::new();
+    for p in &args.ca {
+        ca.extend(load_certs(p)?);
+    }
+    let opts = VerifyOptions {
+        now: args.req.now.unwrap_or_else(OffsetDateTime::now_utc),
+        skew: args.skew,
+        certificate,
+        key_id: args.key_id.clone(),
+        ca,
+        rfc9421_label: None,
+    };
+    let v = psd2_httpsig::verify(profile, &built.req, &opts)
+        .map_err(|e| CliError::check(format!("verification failed ({}): {e}", profile.name)))?;
+    let cert = &v.certificate;
+    println!(
+        "OK: {} signature ({}) by {} (serial {}); covered: {}{}",
+        profile.name,
+        v.algorithm,
+        cert.subject().to_display(),
+        cert.serial_hex(),
+        if v.covered.is_empty() { "the body".to_owned() } else { v.covered.join(" ") },
+        v.digest_header.map(|d| format!("; {d} matches the body")).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}

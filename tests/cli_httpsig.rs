@@ -1,0 +1,324 @@
+//! `psd2-sign sign` / `psd2-sign verify` end to end: the JSON contract, sign → verify round trips
+//! for every profile, tampering (exit 1 naming the header), bad input (exit 2), openssl checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_psd2-sign"));
+    c.env_remove("PSD2_SIGN_PASSWORD");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn openssl(args: &[&str]) {
+    let o = Command::new("openssl").args(args).output().expect("openssl CLI");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        let d = Self(tempfile::tempdir().unwrap());
+        for (name, alg) in [("rsa", "rsa:2048"), ("other", "rsa:2048")] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                alg,
+                "-nodes",
+                "-keyout",
+                &d.p(&format!("{name}.key")),
+                "-out",
+                &d.p(&format!("{name}.pem")),
+                "-days",
+                "5",
+                "-set_serial",
+                "0x00E1D2",
+                "-subj",
+                "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal",
+            ]);
+        }
+        openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &d.p("ec.key")]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &d.p("ec.key"),
+            "-out",
+            &d.p("ec.pem"),
+            "-days",
+            "5",
+            "-subj",
+            "/C=BE/O=Test TPP SA/CN=Test EC Seal",
+        ]);
+        openssl(&["x509", "-in", &d.p("rsa.pem"), "-pubkey", "-noout", "-out", &d.p("rsa.pub")]);
+        std::fs::write(d.path("body.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"12.34"}}"#).unwrap();
+        std::fs::write(d.path("tampered.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"99.99"}}"#)
+            .unwrap();
+        d
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+const URL: &str = "https://api.bank.example/v1/payments/sepa-credit-transfers?lang=en&x=A%20B";
+
+/// Runs `sign --format json` and returns the parsed output.
+fn sign_json(d: &Dir, profile: &str, key: &str, extra: &[&str]) -> serde_json::Value {
+    let (k, c) = (d.p(&format!("{key}.key")), d.p(&format!("{key}.pem")));
+    let body = d.p("body.json");
+    let mut args = vec!["sign", "--profile", profile, "--key", &k, "--cert", &c, "--method", "POST", "--url", URL];
+    args.extend_from_slice(&["-H", "Content-Type: application/json", "-H", "PSU-ID: PSU-42", "--body", &body]);
+    args.extend_from_slice(&["--format", "json"]);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "sign {profile}: {}", err(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Runs `verify` with the headers of a `sign --format json` output.
+fn verify_with(d: &Dir, profile: &str, signed: &serde_json::Value, body: &str, extra: &[&str]) -> Output {
+    let body = d.p(body);
+    let mut args: Vec<String> =
+        ["verify", "--profile", profile, "--method", "POST", "--url", URL, "--body", &body].map(String::from).to_vec();
+    for (n, v) in signed["headers"].as_object().unwrap() {
+        args.push("-H".into());
+        args.push(format!("{n}: {}", v.as_str().unwrap()));
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    bin().args(&args).output().unwrap()
+}
+
+#[test]
+fn sign_json_contract() {
+    let d = Dir::new();
+    let v = sign_json(&d, "berlin-group", "rsa", &["-H", "X-Request-ID: 3f6c4d3e-0000-4000-8000-000000000001"]);
+    let h = v["headers"].as_object().unwrap();
+    // Given headers verbatim, added ones present.
+    assert_eq!(h["Content-Type"], "application/json");
+    assert_eq!(h["PSU-ID"], "PSU-42");
+    assert_eq!(h["X-Request-ID"], "3f6c4d3e-0000-4000-8000-000000000001");
+    for name in ["Digest", "Date", "TPP-Signature-Certificate", "Signature"] {
+        assert!(h.contains_key(name), "{name} missing: {v}");
+    }
+    assert!(h["Date"].as_str().unwrap().ends_with(" GMT"));
+    let ss = v["signing_string"].as_str().unwrap();
+    assert_eq!(
+        ss,
+        format!(
+            "digest: {}\nx-request-id: 3f6c4d3e-0000-4000-8000-000000000001\npsu-id: PSU-42",
+            h["Digest"].as_str().unwrap()
+        )
+    );
+    let sig = h["Signature"].as_str().unwrap();
+    assert!(sig.starts_with(r#"keyId="SN=e1d2,CA=CN=Test%20TPP%20Seal,2.5.4.97=#"#), "{sig}");
+    assert!(sig.contains(r#",algorithm="rsa-sha256",headers="digest x-request-id psu-id",signature=""#), "{sig}");
+}
+
+#[test]
+fn sign_then_verify_every_profile() {
+    let d = Dir::new();
+    let fp = {
+        let o = Command::new("openssl")
+            .args(["x509", "-in", &d.p("rsa.pem"), "-noout", "-fingerprint", "-sha256"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().rsplit('=').next().unwrap().replace(':', "").to_lowercase()
+    };
+    let stet_url = format!("https://tpp.example/qseal_{fp}");
+    let rsa_cert = d.p("rsa.pem");
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+        ("berlin-group", vec![], vec![]),
+        ("berlin-group", vec!["--sign-date", "--cover", "(request-target)"], vec![]),
+        ("belfius-fallback", vec!["-H", "Client-Id: my-client"], vec!["--cert", &rsa_cert]),
+        ("belfius-pis", vec![], vec!["--cert", &rsa_cert]),
+        ("belfius-pis", vec!["--base64url"], vec!["--cert", &rsa_cert]),
+        ("stet", vec!["--key-id", &stet_url], vec!["--cert", &rsa_cert]),
+        ("ing", vec![], vec![]),
+        ("ing", vec!["--key-id", "my-client-id"], vec!["--key-id", "my-client-id", "--cert", &rsa_cert]),
+        ("rfc9421", vec![], vec![]),
+        ("rfc9421", vec!["--alg", "rsa-v1_5-sha256"], vec![]),
+    ];
+    for (profile, sign_extra, verify_extra) in cases {
+        let v = sign_json(&d, profile, "rsa", &sign_extra);
+        let o = verify_with(&d, profile, &v, "body.json", &verify_extra);
+        assert!(o.status.success(), "{profile} {sign_extra:?}: {}", err(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.starts_with("OK: "), "{out}");
+    }
+    for profile in ["berlin-group", "rfc9421", "stet"] {
+        let extra: &[&str] = if profile == "stet" { &["--key-id", "https://tpp.example/qseal.pem"] } else { &[] };
+        let v = sign_json(&d, profile, "ec", extra);
+        let ec_cert = d.p("ec.pem");
+        let vx: &[&str] = if profile == "stet" { &["--cert", &ec_cert] } else { &[] };
+        let o = verify_with(&d, profile, &v, "body.json", vx);
+        assert!(o.status.success(), "EC {profile}: {}", err(&o));
+    }
+}
+
+#[test]
+fn tampering_exits_1_naming_the_header() {
+    let d = Dir::new();
+    let v = sign_json(&d, "berlin-group", "rsa", &[]);
+    // Changed body.
+    let o = verify_with(&d, "berlin-group", &v, "tampered.json", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.starts_with("psd2-sign: verification failed (berlin-group): Digest header: SHA-256 digest mismatch"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    // Changed signed header.
+    let mut t = v.clone();
+    t["headers"]["PSU-ID"] = "PSU-43".into();
+    let o = verify_with(&d, "berlin-group", &t, "body.json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("Signature header: signature does not verify"), "{}", err(&o));
+    // Removed signed header.
+    let mut t = v.clone();
+    t["headers"].as_object_mut().unwrap().remove("X-Request-ID");
+    let o = verify_with(&d, "berlin-group", &t, "body.json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("missing header x-request-id"), "{}", err(&o));
+    // Another certificate expected.
+    let other = d.p("other.pem");
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &other]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("TPP-Signature-Certificate header: the certificate sent"), "{}", err(&o));
+    // Wrong keyId serial.
+    let w = sign_json(&d, "berlin-group", "rsa", &["--key-id", "SN=e1d3,CA=CN=Test TPP Seal"]);
+    let o = verify_with(&d, "berlin-group", &w, "body.json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("keyId serial e1d3 does not match the certificate serial e1d2"), "{}", err(&o));
+    // The verifier's clock is far from Date.
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--now", "2030-01-01T00:00:00Z"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("Date "), "{}", err(&o));
+    assert!(err(&o).contains("more than the allowed 5m 0s"), "{}", err(&o));
+    // RFC 9421: body change is reported on Content-Digest.
+    let r = sign_json(&d, "rfc9421", "rsa", &[]);
+    let o = verify_with(&d, "rfc9421", &r, "tampered.json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("Content-Digest header"), "{}", err(&o));
+}
+
+#[test]
+fn pinned_time_and_old_dates() {
+    let d = Dir::new();
+    let v = sign_json(&d, "belfius-fallback", "rsa", &["--now", "2018-08-04T12:23:34Z"]);
+    assert_eq!(v["headers"]["Date"], "2018-08-04T12:23:34Z");
+    assert!(v["headers"]["Digest"].as_str().unwrap().starts_with("SHA256="));
+    let rsa_cert = d.p("rsa.pem");
+    let o = verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert]);
+    assert_eq!(o.status.code(), Some(1), "a 2018 Date is outside the window today");
+    let o =
+        verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert, "--now", "2018-08-04T12:25:00Z"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert, "--skew", "100000h"]);
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let d = Dir::new();
+    let (k, c) = (d.p("rsa.key"), d.p("rsa.pem"));
+    let base = ["sign", "--key", &k, "--cert", &c, "--method", "GET", "--url", URL];
+    for (extra, want) in [
+        (vec!["--profile", "nordea"], "unknown profile 'nordea'"),
+        (vec!["--profile", "berlin-group", "-H", "no colon"], "expected 'Name: value'"),
+        (vec!["--profile", "stet"], "profile stet needs the https URL"),
+        (vec!["--profile", "berlin-group", "--body", "/nonexistent/body"], "--body /nonexistent/body"),
+    ] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(&extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert!(err(&o).contains(want), "{extra:?}: {}", err(&o));
+    }
+    let o =
+        run(&["verify", "--profile", "berlin-group", "--method", "GET", "--url", URL, "--cert", "/nonexistent.pem"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    // Verifying a request without a signature is a failed check, not a crash.
+    let o = run(&["verify", "--profile", "berlin-group", "--method", "GET", "--url", URL]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("missing header Digest"), "{}", err(&o));
+    let o = run(&[
+        "verify",
+        "--profile",
+        "berlin-group",
+        "--method",
+        "GET",
+        "--url",
+        URL,
+        "-H",
+        "Digest: SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        "-H",
+        "Signature: keyId=\"x",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("malformed Signature header"), "{}", err(&o));
+}
+
+#[test]
+fn headers_and_curl_formats_with_explain() {
+    let d = Dir::new();
+    let (k, c, body) = (d.p("rsa.key"), d.p("rsa.pem"), d.p("body.json"));
+    let common =
+        ["sign", "--profile", "ing", "--key", &k, "--cert", &c, "--method", "POST", "--url", URL, "--body", &body];
+    let mut args = common.to_vec();
+    args.extend_from_slice(&["--format", "headers", "--explain"]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().any(|l| l.starts_with("Authorization: Signature keyId=\"SN=E1D2\"")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("TPP-Signature-Certificate: -----BEGIN CERTIFICATE-----")), "{out}");
+    let explain = err(&o);
+    assert!(explain.contains("(request-target): post /v1/payments/sepa-credit-transfers?lang=en&x=A%20B\ndate: "));
+    let mut args = common.to_vec();
+    args.extend_from_slice(&["--format", "curl"]);
+    let o = run(&args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with(&format!("curl -X POST '{URL}'")), "{out}");
+    assert!(out.contains(&format!("--data-binary '@{body}'")), "{out}");
+}
+
+#[test]
+fn openssl_verifies_the_printed_signing_string() {
+    let d = Dir::new();
+    let v = sign_json(&d, "berlin-group", "rsa", &[]);
+    std::fs::write(d.path("ss.txt"), v["signing_string"].as_str().unwrap()).unwrap();
+    let sig = v["headers"]["Signature"].as_str().unwrap();
+    let b64 = sig.split("signature=\"").nth(1).unwrap().trim_end_matches('"');
+    std::fs::write(d.path("sig.b64"), b64).unwrap();
+    openssl(&["base64", "-d", "-A", "-in", &d.p("sig.b64"), "-out", &d.p("sig.bin")]);
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify", &d.p("rsa.pub"), "-signature", &d.p("sig.bin"), &d.p("ss.txt")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Verified OK");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl dgst -sha256 -binary {} | openssl base64 -A", d.p("body.json")))
+        .output()
+        .unwrap();
+    assert_eq!(v["headers"]["Digest"].as_str().unwrap(), format!("SHA-256={}", String::from_utf8_lossy(&o.stdout)));
+    let _ = Path::new("");
+}
