@@ -74,6 +74,9 @@ pub(crate) struct SignArgs {
     /// ecdsa-p384-sha384, ed25519); default from the key.
     #[arg(long, value_name = "ALG", value_parser = parse_alg)]
     alg: Option<Algorithm>,
+    /// Signature lifetime (`90s`, `5m`): RFC 9421 `expires`, cavage `(expires)` when covered.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    expires: Option<Duration>,
     /// Belfius PIS: base64url (RFC 7515) instead of the standard padded Base64 Belfius' clients use.
     #[arg(long)]
     base64url: bool,
@@ -227,10 +230,14 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
         extra_covered: extra,
         pis_encoding: if args.base64url { PisEncoding::Url } else { PisEncoding::Standard },
         rfc9421_algorithm: args.alg,
+        expires_in: args.expires,
         ..SignOptions::default()
     };
     let signed = psd2_httpsig::sign(profile, &mut built.req, key.as_ref(), cert.as_ref(), &opts)
         .map_err(|e| CliError::input(e.to_string()))?;
+    for w in &signed.warnings {
+        eprintln!("psd2-sign: warning: {w}");
+    }
     let mut headers: Vec<(String, String)> = built.given.clone();
     for (n, v) in &signed.added {
         let v = v.to_str().unwrap_or_default().to_owned();

@@ -31,7 +31,8 @@ pub struct SignOptions {
     pub rfc9421_algorithm: Option<Algorithm>,
     /// RFC 9421 signature label (default `sig1`).
     pub rfc9421_label: String,
-    /// RFC 9421 `expires` = `created` + this, when set.
+    /// Signature lifetime: RFC 9421 `expires` = `created` + this, when set; a covered cavage
+    /// `(expires)` uses it too (default 5 minutes).
     pub expires_in: Option<time::Duration>,
 }
 
@@ -63,6 +64,9 @@ pub struct Signed {
     pub key_id: Option<String>,
     /// The algorithm name written (or implied).
     pub algorithm: String,
+    /// Things the caller should know, e.g. a given `Digest` that does not match the body (it is
+    /// kept verbatim, so the bank will refuse the request).
+    pub warnings: Vec<String>,
 }
 
 fn value(name: &str, v: &str) -> Result<HeaderValue> {
@@ -146,12 +150,26 @@ pub fn sign<B: AsRef<[u8]>>(
     // Everything that needs the body is computed before the headers are borrowed mutably.
     let body = req.body().as_ref();
     let digest = profile.digest.map(|d| (d.header(), d.value(body)));
+    let mut warnings = Vec::new();
+    if let Some(spec) = profile.digest
+        && let Some(given) = Message::request(req).combined(spec.header())?
+    {
+        let check = match spec {
+            crate::profile::DigestSpec::Rfc3230 { .. } => crate::digest::verify_rfc3230(&given, body),
+            crate::profile::DigestSpec::ContentDigest(_) => crate::digest::verify_content_digest(&given, body),
+        };
+        if let Err(e) = check {
+            warnings.push(format!("the given {} header is kept as is but does not match the body: {e}", spec.header()));
+        }
+    }
     let pis = match profile.format {
         Format::BelfiusPis => Some(crate::pis::sign(key, body, opts.pis_encoding)?),
         _ => None,
     };
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    sign_headers(profile, &method, &uri, req.headers_mut(), digest, pis, key, certificate, opts)
+    let mut signed = sign_headers(profile, &method, &uri, req.headers_mut(), digest, pis, key, certificate, opts)?;
+    signed.warnings = warnings;
+    Ok(signed)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -175,6 +193,7 @@ fn sign_headers(
             covered: Vec::new(),
             key_id: None,
             algorithm: "RS256".into(),
+            warnings: Vec::new(),
         });
     }
     if let Some((name, v)) = digest {
@@ -210,13 +229,20 @@ fn sign_headers(
     match profile.format {
         Format::Cavage(carrier) => {
             let scheme = key.public_key().kind().default_scheme();
-            let signing_string = cavage::signing_string(&msg, &covered, None, None)?;
+            // `(created)` / `(expires)` (cavage -11+, used by some STET banks) get parameters.
+            let now = opts.now.unix_timestamp();
+            let created = covered.iter().any(|c| c == cavage::CREATED).then_some(now);
+            let expires = covered
+                .iter()
+                .any(|c| c == cavage::EXPIRES)
+                .then(|| now + opts.expires_in.unwrap_or(time::Duration::minutes(5)).whole_seconds());
+            let signing_string = cavage::signing_string(&msg, &covered, created, expires)?;
             let sig = cavage::encode_signature(scheme, key.sign(scheme, signing_string.as_bytes())?)?;
             let params = SignatureParams {
                 key_id: key_id.clone().unwrap_or_default(),
                 algorithm: Some(cavage::algorithm_name(scheme).to_owned()),
-                created: None,
-                expires: None,
+                created,
+                expires,
                 headers: Some(covered.clone()),
                 signature: STANDARD.encode(sig),
             };
@@ -227,6 +253,7 @@ fn sign_headers(
                 covered,
                 key_id,
                 algorithm: cavage::algorithm_name(scheme).to_owned(),
+                warnings: Vec::new(),
             })
         }
         Format::Rfc9421 => {
@@ -249,7 +276,14 @@ fn sign_headers(
             let label = &opts.rfc9421_label;
             add.put(rfc9421::SIGNATURE_INPUT, rfc9421::signature_input_value(label, &params)?, true)?;
             add.put(rfc9421::SIGNATURE, rfc9421::signature_value(label, &sig)?, true)?;
-            Ok(Signed { added: add.added, signing_string: base, covered, key_id, algorithm: alg.name().into() })
+            Ok(Signed {
+                added: add.added,
+                signing_string: base,
+                covered,
+                key_id,
+                algorithm: alg.name().into(),
+                warnings: Vec::new(),
+            })
         }
         Format::BelfiusPis => Err(Error::Unsupported("unreachable profile format".into())),
     }

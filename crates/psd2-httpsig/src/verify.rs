@@ -314,8 +314,13 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 algorithm: params.algorithm.clone().unwrap_or_else(|| scheme.name().into()),
                 certificate: describe(&cert),
             })?;
-            check_date(&msg, &covered, opts)?;
             let now = opts.now.unix_timestamp();
+            if let Some(e) = params.expires
+                && e < now
+            {
+                return Err(Error::Expired { header: header.into(), expires: e, now });
+            }
+            check_date(&msg, &covered, opts)?;
             if let Some(c) = params.created {
                 let t = OffsetDateTime::from_unix_timestamp(c).map_err(|_| Error::BadTime {
                     header: "created".into(),
@@ -323,11 +328,6 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                     expected: "Unix time".into(),
                 })?;
                 check_window("created", &c.to_string(), t, opts)?;
-            }
-            if let Some(e) = params.expires
-                && e + opts.skew.whole_seconds() < now
-            {
-                return Err(Error::Expired { header: header.into(), expires: e, now });
             }
             Ok(Verified {
                 signing_string,
@@ -393,8 +393,13 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                     other => other,
                 },
             )?;
-            check_date(&msg, &covered, opts)?;
             let now = opts.now.unix_timestamp();
+            if let Some(e) = parsed.params.expires()?
+                && e < now
+            {
+                return Err(Error::Expired { header: rfc9421::SIGNATURE_INPUT.into(), expires: e, now });
+            }
+            check_date(&msg, &covered, opts)?;
             let created = parsed.params.created()?.ok_or_else(|| Error::MissingParameter {
                 header: rfc9421::SIGNATURE_INPUT.into(),
                 param: "created".into(),
@@ -405,11 +410,6 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 expected: "Unix time".into(),
             })?;
             check_window("Signature-Input created", &created.to_string(), t, opts)?;
-            if let Some(e) = parsed.params.expires()?
-                && e < now
-            {
-                return Err(Error::Expired { header: rfc9421::SIGNATURE_INPUT.into(), expires: e, now });
-            }
             Ok(Verified {
                 signing_string: base,
                 covered,

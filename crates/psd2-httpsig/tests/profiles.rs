@@ -584,3 +584,34 @@ fn issuing_ca_is_checked() {
     assert!(e.to_string().contains("is not valid at"), "{e}");
     let _ = Path::new(&tpp.key_path);
 }
+
+#[test]
+fn cavage_created_and_expires_and_digest_warning() {
+    let pki = Pki::new();
+    let tpp = pki.self_signed("rsa", false, "0x12");
+    let stet = &profile::STET;
+    let mut req = request(BODY);
+    let now = OffsetDateTime::now_utc();
+    let o = SignOptions {
+        extra_covered: vec!["(created)".into(), "(expires)".into()],
+        expires_in: Some(Duration::seconds(30)),
+        ..opts_for(stet, &tpp)
+    };
+    let s = sign(stet, &mut req, &tpp.key, Some(&tpp.cert), &o).unwrap();
+    let sig = header(&req, "Signature");
+    assert!(sig.contains(",created=") && sig.contains(",expires="), "{sig}");
+    assert!(s.signing_string.contains("\n(created): "), "{}", s.signing_string);
+    let vo = vopts_for(stet, &tpp);
+    verify(stet, &req, &vo).unwrap();
+    let late = VerifyOptions { now: now + Duration::minutes(2), ..vo.clone() };
+    let e = verify(stet, &req, &late).unwrap_err();
+    assert!(matches!(e, Error::Expired { .. }), "{e}");
+
+    // A given Digest is kept verbatim; when it does not match the body the signer says so.
+    let mut req = request(BODY);
+    set(&mut req, "Digest", "SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    let s = sign(&profile::BERLIN_GROUP, &mut req, &tpp.key, Some(&tpp.cert), &SignOptions::default()).unwrap();
+    assert_eq!(header(&req, "Digest"), "SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("Digest"), "{:?}", s.warnings);
+}
