@@ -126,8 +126,13 @@ impl CertificateAuthority {
         let (root_key, mut root_key_file) = make_key()?;
         root_key_file.path = layout.key(ROOT);
         let root_signer = RcgenSigner::new(root_key.clone())?;
-        let root_params =
-            root_params(&random_serial()?, nb, na, ca_name("psd2-sign TEST Root CA - NOT FOR PRODUCTION")?);
+        let root_params = root_params(
+            &random_serial()?,
+            nb,
+            na,
+            ca_name("psd2-sign TEST Root CA - NOT FOR PRODUCTION")?,
+            root_key.public_key().raw(),
+        );
         let root_cert = root_params.self_signed(&root_signer).map_err(Error::generate("root CA certificate"))?;
         let root_issuer = Issuer::new(root_params, root_signer);
         let root = CaEntry { name: ROOT, cert: Certificate::from_der(root_cert.der())?, key: root_key };
@@ -143,7 +148,8 @@ impl CertificateAuthority {
         ] {
             let (key, mut key_file) = make_key()?;
             key_file.path = layout.key(name);
-            let params = issuing_ca_params(kind, &random_serial()?, nb, na, ca_name(cn)?, &root_urls);
+            let params =
+                issuing_ca_params(kind, &random_serial()?, nb, na, ca_name(cn)?, key.public_key().raw(), &root_urls);
             let subject_key = RcgenSigner::new(key.clone())?;
             let cert =
                 params.signed_by(&subject_key, &root_issuer).map_err(Error::generate("issuing CA certificate"))?;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use psd2_eidas::Certificate;
-use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber};
+use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -12,10 +12,13 @@ use crate::Error;
 use crate::authority::{CaEntry, CertificateAuthority};
 use crate::issue::hex;
 use crate::profile::CertKind;
-use crate::store::{OutFile, append_line, read_lines, write_files};
+use crate::store::{OutFile, ROOT, append_line, read_lines, write_files};
 
-/// How long a CRL is valid (nextUpdate − thisUpdate).
-pub const CRL_VALIDITY_DAYS: i64 = 30;
+/// How long the CRL of an issuing CA is valid (nextUpdate − thisUpdate): the Baseline
+/// Requirements allow at most 10 days for CRLs covering subscriber certificates.
+pub const CRL_VALIDITY_DAYS: i64 = 7;
+/// How long the root's CRL (an ARL, covering CA certificates) is valid: at most 12 months.
+pub const ARL_VALIDITY_DAYS: i64 = 365;
 
 /// One revoked certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +129,8 @@ impl CertificateAuthority {
                 Some(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(&unhex(&r.serial_hex)?),
                     revocation_time: r.revoked_at,
-                    reason_code: Some(RevocationReason::Unspecified),
+                    // BR §7.2.2: the reason "unspecified" is expressed by omitting reasonCode.
+                    reason_code: None,
                     invalidity_date: None,
                 })
             })
@@ -142,7 +146,8 @@ impl CertificateAuthority {
         };
         let params = CertificateRevocationListParams {
             this_update,
-            next_update: this_update + Duration::days(CRL_VALIDITY_DAYS),
+            next_update: this_update
+                + Duration::days(if entry.name == ROOT { ARL_VALIDITY_DAYS } else { CRL_VALIDITY_DAYS }),
             crl_number: SerialNumber::from_slice(&this_update.unix_timestamp().to_be_bytes()),
             issuing_distribution_point: None,
             revoked_certs,

@@ -182,6 +182,7 @@ impl CertificateAuthority {
             ev: ev.as_ref(),
             qscd: req.qscd,
             key_kind: public.key().kind(),
+            subject_key: public.key().raw(),
             serial: &serial,
             not_before,
             not_after,

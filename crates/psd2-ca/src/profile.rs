@@ -7,7 +7,7 @@ use psd2_eidas::der::{self, tag};
 use psd2_eidas::qc::QcType;
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType, SerialNumber,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
 
@@ -75,10 +75,10 @@ pub struct IssuerUrls {
     pub ocsp: Option<String>,
 }
 
-/// The longest QWAC validity the CA/Browser Forum Baseline Requirements allow for a certificate
-/// whose notBefore is `not_before`, in whole days counted inclusively minus one: with
-/// notAfter = notBefore + N days the validity period (which includes both ends) is N days and
-/// one second, so N must stay one below the limit.
+/// The longest QWAC validity, in days, this CA issues by default for a certificate whose
+/// notBefore is `not_before`: one day below the CA/Browser Forum Baseline Requirements limit
+/// (§6.3.2, validity counted inclusively), as the BR schedule recommends (SC-081) and linters
+/// such as pkilint check. `--days N` makes the inclusive validity period exactly N days.
 ///
 /// 398 days before 2026-03-15, 200 from 2026-03-15, 100 from 2027-03-15, 47 from 2029-03-15.
 pub fn cabf_max_days(not_before: OffsetDateTime) -> u32 {
@@ -102,14 +102,16 @@ pub fn default_days(kind: CertKind, not_before: OffsetDateTime) -> u32 {
     }
 }
 
-/// notBefore truncated to whole seconds (what X.509 encodes) and notAfter `days` later.
+/// notBefore truncated to whole seconds (what X.509 encodes) and notAfter such that the
+/// validity period, which RFC 5280 and the Baseline Requirements count inclusively, is exactly
+/// `days` days: notAfter = notBefore + days − 1 second.
 pub(crate) fn validity(not_before: OffsetDateTime, days: u32) -> Result<(OffsetDateTime, OffsetDateTime), Error> {
     if days == 0 {
         return Err(Error::input("validity", "--days must be at least 1"));
     }
     let nb = not_before.replace_nanosecond(0).map_err(|e| Error::input("validity", e.to_string()))?;
     let na = nb
-        .checked_add(Duration::days(i64::from(days)))
+        .checked_add(Duration::days(i64::from(days)) - Duration::SECOND)
         .filter(|t| t.year() < 10000)
         .ok_or_else(|| Error::input("validity", format!("{days} days is too long")))?;
     Ok((nb, na))
@@ -149,13 +151,30 @@ fn cabf_organization_identifier(s: &ValidSubject) -> CustomExtension {
     CustomExtension::from_oid_content(OID_CABF_ORGANIZATION_IDENTIFIER, content)
 }
 
+/// The key identifier of a public key (RFC 7093 §2 method 1): the leftmost 160 bits of the
+/// SHA-256 of the subjectPublicKey BIT STRING value.
+pub fn key_identifier(subject_public_key: &[u8]) -> Vec<u8> {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject_public_key);
+    d.as_ref()[..20].to_vec()
+}
+
+/// basicConstraints, critical, `cA` FALSE (an empty SEQUENCE), without a subjectKeyIdentifier
+/// (which rcgen would add with `IsCa::ExplicitNoCa`; the BR do not recommend it for subscribers).
+fn end_entity_basic_constraints() -> CustomExtension {
+    let mut e = CustomExtension::from_oid_content(&[2, 5, 29, 19], der::sequence(&[]));
+    e.set_criticality(true);
+    e
+}
+
 fn base(
     serial: &[u8],
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     dn: DistinguishedName,
+    subject_key: &[u8],
 ) -> CertificateParams {
     let mut p = CertificateParams::default();
+    p.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(subject_key));
     p.distinguished_name = dn;
     p.serial_number = Some(SerialNumber::from_slice(serial));
     p.not_before = not_before;
@@ -180,8 +199,9 @@ pub(crate) fn root_params(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     dn: DistinguishedName,
+    subject_key: &[u8],
 ) -> CertificateParams {
-    let mut p = base(serial, not_before, not_after, dn);
+    let mut p = base(serial, not_before, not_after, dn, subject_key);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p
@@ -195,9 +215,10 @@ pub(crate) fn issuing_ca_params(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     dn: DistinguishedName,
+    subject_key: &[u8],
     urls: &IssuerUrls,
 ) -> CertificateParams {
-    let mut p = base(serial, not_before, not_after, dn);
+    let mut p = base(serial, not_before, not_after, dn, subject_key);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![urls.crl.clone()] }];
@@ -220,6 +241,8 @@ pub(crate) struct LeafSpec<'a> {
     pub(crate) ev: Option<&'a ValidEv>,
     pub(crate) qscd: bool,
     pub(crate) key_kind: KeyKind,
+    /// The subjectPublicKey BIT STRING value.
+    pub(crate) subject_key: &'a [u8],
     pub(crate) serial: &'a [u8],
     pub(crate) not_before: OffsetDateTime,
     pub(crate) not_after: OffsetDateTime,
@@ -245,7 +268,7 @@ pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, Erro
     let mut p = match spec.kind {
         CertKind::Qwac => {
             let ev = spec.ev.ok_or_else(|| Error::input("subject", "a QWAC needs the EV subject"))?;
-            let mut p = base(spec.serial, spec.not_before, spec.not_after, qwac_name(s, ev)?);
+            let mut p = base(spec.serial, spec.not_before, spec.not_after, qwac_name(s, ev)?, spec.subject_key);
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
             if matches!(spec.key_kind, KeyKind::Rsa { .. }) {
                 p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
@@ -261,7 +284,9 @@ pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, Erro
                         .map_err(|_| Error::input("domain", format!("'{d}' is not an IA5String")))
                 })
                 .collect::<Result<_, _>>()?;
+            // CA:FALSE without a subjectKeyIdentifier (BR §7.1.2.7.6: NOT RECOMMENDED there).
             p.custom_extensions = vec![
+                end_entity_basic_constraints(),
                 certificate_policies(&[POLICY_CABF_EV, POLICY_QEVCP_W, POLICY_PSD2_QCP_W]),
                 cabf_organization_identifier(s),
             ];
@@ -271,14 +296,16 @@ pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, Erro
             if spec.ev.is_some_and(|ev| !ev.domains.is_empty()) {
                 return Err(Error::input("domain", "a QSealC holds no domain (domains are for QWACs)"));
             }
-            let mut p = base(spec.serial, spec.not_before, spec.not_after, qseal_name(s)?);
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+            let mut p = base(spec.serial, spec.not_before, spec.not_after, qseal_name(s)?, spec.subject_key);
+            // EN 319 412-2 §4.3.2: a content-commitment key usage is not mixed with others.
+            p.key_usages = vec![KeyUsagePurpose::ContentCommitment];
+            // RFC 5280 §4.2.1.2: end-entity certificates SHOULD carry a subject key identifier.
+            p.is_ca = IsCa::ExplicitNoCa;
             let policy = if spec.qscd { POLICY_QCP_L_QSCD } else { POLICY_QCP_L };
             p.custom_extensions = vec![certificate_policies(&[policy])];
             p
         }
     };
-    p.is_ca = IsCa::ExplicitNoCa;
     p.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![spec.urls.crl.clone()] }];
     p.custom_extensions.push(authority_info_access(spec.urls));
     p.custom_extensions.push(qc_ext);
@@ -303,7 +330,7 @@ mod tests {
     fn validity_is_whole_seconds() {
         let (nb, na) = validity(datetime!(2026-11-26 10:00:00.75 UTC), 199).unwrap();
         assert_eq!(nb, datetime!(2026-11-26 10:00 UTC));
-        assert_eq!(na - nb, Duration::days(199));
+        assert_eq!(na - nb + Duration::SECOND, Duration::days(199));
         assert!(validity(nb, 0).is_err());
     }
 }

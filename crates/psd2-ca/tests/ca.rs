@@ -200,7 +200,6 @@ fn qwac_and_qseal_verify_and_carry_every_extension() {
             "CA Issuers - URI:http://pki.test-qtsp.example.com/qwac-ca.cer",
             "URI:http://pki.test-qtsp.example.com/crl/qwac-ca.crl",
             "X509v3 Authority Key Identifier: \n                ",
-            "X509v3 Subject Key Identifier",
             "2.23.140.3.1: \n                0...PSD..BE..NBB-0999.888.777",
             "qcStatements",
         ] {
@@ -210,6 +209,7 @@ fn qwac_and_qseal_verify_and_carry_every_extension() {
             if key_type == KeyType::Rsa2048 { "Digital Signature, Key Encipherment\n" } else { "Digital Signature\n" };
         assert!(t.contains(&format!("X509v3 Key Usage: critical\n                {ku}")), "{t}");
         assert!(!t.contains("Non Repudiation"));
+        assert!(!t.contains("Subject Key Identifier"), "the BR do not recommend an SKI in subscriber certificates");
         assert!(!t.contains("DirName") && !t.contains("serial:"), "AKI must hold only the key id");
 
         let t = x509_text(&with(&qseal, ".pem"));
@@ -221,7 +221,9 @@ fn qwac_and_qseal_verify_and_carry_every_extension() {
             "{subject}"
         );
         for needle in [
-            "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation",
+            "X509v3 Key Usage: critical\n                Non Repudiation\n",
+            "X509v3 Subject Key Identifier",
+            "X509v3 Basic Constraints: critical\n                CA:FALSE",
             "Policy: 0.4.0.194112.1.3",
             "CA Issuers - URI:http://pki.test-qtsp.example.com/qseal-ca.cer",
             "URI:http://pki.test-qtsp.example.com/crl/qseal-ca.crl",
@@ -288,9 +290,10 @@ fn validity_defaults_and_cabf_warning() {
     let pki = Pki::new(KeyType::P256);
     let issued = pki.ca.issue(&qwac_request()).unwrap();
     let c = &issued.certificate;
-    let days = (c.not_after() - c.not_before()).whole_days();
-    assert_eq!(days, i64::from(psd2_ca::profile::cabf_max_days(c.not_before())));
-    assert!(days <= 199, "issued after 2026-03-15: at most 199 days + 1 s inclusive");
+    // The validity period counts both ends: notAfter − notBefore + 1 s.
+    let period = c.not_after() - c.not_before() + time::Duration::SECOND;
+    assert_eq!(period, time::Duration::days(i64::from(psd2_ca::profile::cabf_max_days(c.not_before()))));
+    assert!(period <= time::Duration::days(199), "issued after 2026-03-15: at most 199 days, inclusive");
     let mut long = qwac_request();
     long.days = Some(3650);
     let issued = pki.ca.issue(&long).unwrap();
@@ -302,7 +305,7 @@ fn validity_defaults_and_cabf_warning() {
     let mut later = qwac_request();
     later.not_before = Some(time::macros::datetime!(2027-06-01 0:00 UTC));
     let c = pki.ca.issue(&later).unwrap().certificate;
-    assert_eq!((c.not_after() - c.not_before()).whole_days(), 99);
+    assert_eq!(c.not_after() - c.not_before() + time::Duration::SECOND, time::Duration::days(99));
 }
 
 #[test]
@@ -575,4 +578,44 @@ fn bad_input_is_rejected_before_anything_is_issued() {
         assert!(!err.contains('\n'));
     }
     assert!(!issued_db.exists(), "nothing issued");
+}
+
+/// An independent linter: pkilint (DigiCert; `pip install pkilint`) checks the ETSI EN 319 412
+/// and CA/Browser Forum profiles. Skipped when it is not installed.
+#[test]
+fn pkilint_finds_no_errors() {
+    if Command::new("lint_etsi_cert").arg("--help").output().is_err() {
+        eprintln!("SKIPPED: pkilint is not installed (pip install pkilint)");
+        return;
+    }
+    let lint = |tool: &str, args: &[&str], path: &str, allowed: &[&str]| {
+        let o = Command::new(tool).args(["lint", "-s", "WARNING"]).args(args).arg(path).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        for line in out.lines().filter(|l| l.contains("(WARNING)") || l.contains("(ERROR)") || l.contains("(FATAL)")) {
+            assert!(allowed.iter().any(|a| line.contains(a)), "{tool} {path}: {line}\n{out}");
+        }
+    };
+    // Expected for a PSD2 QWAC: the CN the profile requires, the ETSI/CABF extensions a plain
+    // BR linter does not know, and keyEncipherment next to digitalSignature for RSA keys.
+    let qwac_allowed = [
+        "common_name_attribute_present",
+        "unknown_extension_present",
+        "subscriber_rsa_digitalsignature_and_keyencipherment_present",
+    ];
+    for key_type in [KeyType::Rsa2048, KeyType::P256] {
+        let pki = Pki::new(key_type);
+        let qwac = with(&pki.issue(&qwac_request(), "qwac"), ".pem");
+        lint("lint_etsi_cert", &["-t", "QEVCP-W-PSD2-EIDAS-FINAL-CERTIFICATE"], &qwac, &qwac_allowed);
+        lint("lint_cabf_serverauth_cert", &["-t", "EV-FINAL-CERTIFICATE"], &qwac, &qwac_allowed);
+        let qseal = with(&pki.issue(&IssueRequest::new(CertKind::Qseal, tpp()), "qseal"), ".pem");
+        lint("lint_etsi_cert", &["-d"], &qseal, &[]);
+        let ca = |f: &str| pki.ca_dir().join(f).display().to_string();
+        lint("lint_cabf_serverauth_cert", &["-t", "ROOT-CA"], &ca("ca.pem"), &[]);
+        lint("lint_cabf_serverauth_cert", &["-t", "EXTERNAL-UNCONSTRAINED-EV-TLS-CA"], &ca("qwac-ca.pem"), &[]);
+        lint("lint_pkix_cert", &[], &ca("qseal-ca.pem"), &[]);
+        let der = Certificate::from_pem_or_der(&std::fs::read(&qwac).unwrap()).unwrap().remove(0);
+        pki.ca.revoke(&der).unwrap();
+        lint("lint_crl", &["-t", "CRL", "-p", "BR"], &ca("crl/qwac-ca.crl"), &[]);
+        lint("lint_crl", &["-t", "ARL", "-p", "BR"], &ca("crl/root-ca.crl"), &[]);
+    }
 }
