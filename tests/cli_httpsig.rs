@@ -322,3 +322,68 @@ fn openssl_verifies_the_printed_signing_string() {
     assert_eq!(v["headers"]["Digest"].as_str().unwrap(), format!("SHA-256={}", String::from_utf8_lossy(&o.stdout)));
     let _ = Path::new("");
 }
+
+/// The committed test PKI (test-certs/): a QSealC under an issuing CA under a root.
+#[test]
+fn committed_test_pki_chain_and_pkcs12() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs");
+    if !Path::new(&format!("{root}/rsa/qseal.p12")).exists() {
+        return;
+    }
+    let d = Dir::new();
+    let (p12, pw) = (format!("{root}/rsa/qseal.p12"), format!("{root}/password.txt"));
+    let body = d.p("body.json");
+    let o = run(&[
+        "sign",
+        "--profile",
+        "berlin-group",
+        "--key",
+        &p12,
+        "--password-file",
+        &pw,
+        "--method",
+        "POST",
+        "--url",
+        URL,
+        "--body",
+        &body,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let chain = format!("{root}/rsa/qseal-chain.pem");
+    let (rsa_root, ec_root) = (format!("{root}/rsa/ca.pem"), format!("{root}/ec/ca.pem"));
+    // Root as trust anchor, issuing CA from the chain file.
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &chain, "--ca", &rsa_root]);
+    assert!(o.status.success(), "{}", err(&o));
+    // Issuing CA itself as trust anchor, certificate from the header.
+    let issuing = format!("{root}/rsa/qseal-ca.pem");
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--ca", &issuing]);
+    assert!(o.status.success(), "{}", err(&o));
+    // Another PKI's root: refused.
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &chain, "--ca", &ec_root]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("was not issued by any given CA"), "{}", err(&o));
+    // The EC QSealC with its PEM key.
+    let (k, c) = (format!("{root}/ec/qseal.key"), format!("{root}/ec/qseal.pem"));
+    let o = run(&[
+        "sign",
+        "--profile",
+        "rfc9421",
+        "--key",
+        &k,
+        "--cert",
+        &c,
+        "--method",
+        "POST",
+        "--url",
+        URL,
+        "--body",
+        &body,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["headers"]["Signature-Input"].as_str().unwrap().contains(r#"alg="ecdsa-p256-sha256""#));
+    let ec_chain = format!("{root}/ec/qseal-chain.pem");
+    let o = verify_with(&d, "rfc9421", &v, "body.json", &["--cert", &ec_chain, "--ca", &ec_root]);
+    assert!(o.status.success(), "{}", err(&o));
+}

@@ -87,11 +87,13 @@ pub(crate) struct SignArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     req: RequestArgs,
-    /// The signer's certificate (default: from TPP-Signature-Certificate; required for profiles
-    /// that do not send it). With both, they must be the same certificate.
+    /// The signer's certificate, or a chain file with it first (default: from
+    /// TPP-Signature-Certificate; required for profiles that do not send it). With both, they
+    /// must be the same certificate.
     #[arg(long, value_name = "CERT")]
     cert: Option<PathBuf>,
-    /// CA certificate(s): the signing certificate must be issued by one of them and valid now.
+    /// Trusted CA certificate(s) (repeatable; a file may hold several): the signing certificate
+    /// must chain to one of them (through the rest of a --cert chain file if needed), all valid now.
     #[arg(long, value_name = "CA")]
     ca: Vec<PathBuf>,
     /// Expect exactly this keyId (instead of checking it against the certificate).
@@ -335,9 +337,15 @@ fn load_certs(path: &Path) -> Result<Vec<Certificate>, CliError> {
 pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let profile = profile(&args.req, args.key_id.is_some())?;
     let built = build(&args.req)?;
-    let certificate = match &args.cert {
-        Some(p) => Some(load_certs(p)?.remove(0)),
-        None => None,
+    // --cert may be a chain file: the first certificate is the signer's, the others may
+    // complete the path to --ca.
+    let (certificate, intermediates) = match &args.cert {
+        Some(p) => {
+            let mut chain = load_certs(p)?;
+            let leaf = chain.remove(0);
+            (Some(leaf), chain)
+        }
+        None => (None, Vec::new()),
     };
     let mut ca = Vec::new();
     for p in &args.ca {
@@ -349,6 +357,7 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         certificate,
         key_id: args.key_id.clone(),
         ca,
+        intermediates,
         rfc9421_label: None,
     };
     let v = psd2_httpsig::verify(profile, &built.req, &opts)

@@ -38,6 +38,8 @@ pub struct VerifyOptions {
     /// Trust anchors / issuing CAs: when non-empty, the certificate must be issued by one of
     /// them and be valid at `now`.
     pub ca: Vec<Certificate>,
+    /// Untrusted intermediate CA certificates that may complete the path to `ca`.
+    pub intermediates: Vec<Certificate>,
     /// The RFC 9421 label to check (default: the first in `Signature-Input`).
     pub rfc9421_label: Option<String>,
 }
@@ -50,6 +52,7 @@ impl Default for VerifyOptions {
             certificate: None,
             key_id: None,
             ca: Vec::new(),
+            intermediates: Vec::new(),
             rfc9421_label: None,
         }
     }
@@ -125,31 +128,58 @@ fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOption
     }
 }
 
-/// Checks that `cert` was issued (signed) by one of `anchors` and is valid at `now`.
-pub fn check_issued_by(cert: &Certificate, anchors: &[Certificate], now: OffsetDateTime) -> Result<()> {
+/// Checks that `cert` chains up to one of `anchors` (trusted CA certificates: roots or issuing
+/// CAs), through `intermediates` (untrusted, e.g. the rest of a chain file) when needed, with
+/// every certificate on the path valid at `now`. Signatures on the path are checked; name and
+/// policy constraints, key usages and revocation are not (a test-and-debug verifier, not a full
+/// RFC 5280 path validation).
+pub fn check_issued_by(
+    cert: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[Certificate],
+    now: OffsetDateTime,
+) -> Result<()> {
     let bad = |why: String| Error::BadCertificate { header: "certificate".into(), why };
-    if !cert.is_valid_at(now) {
-        return Err(bad(format!(
-            "{} is not valid at {now} (valid {} to {})",
-            describe(cert),
-            cert.not_before(),
-            cert.not_after()
-        )));
-    }
-    let (tbs, alg, sig) = split_certificate(cert.der()).ok_or_else(|| bad("cannot split the certificate".into()))?;
-    let scheme =
-        scheme_for_oid(&alg).ok_or_else(|| bad(format!("unsupported certificate signature algorithm {alg}")))?;
-    for ca in anchors.iter().filter(|a| a.subject().der == cert.issuer().der) {
-        let sig = match scheme {
-            SignatureScheme::EcdsaP256Sha256 => ecdsa_der_to_raw(&sig, Curve::P256.field_len()).unwrap_or_default(),
-            SignatureScheme::EcdsaP384Sha384 => ecdsa_der_to_raw(&sig, Curve::P384.field_len()).unwrap_or_default(),
-            _ => sig.clone(),
-        };
-        if ca.public_key().verify(scheme, &tbs, &sig).is_ok() {
+    let mut current = cert.clone();
+    for _ in 0..8 {
+        if !current.is_valid_at(now) {
+            return Err(bad(format!(
+                "{} is not valid at {now} (valid {} to {})",
+                describe(&current),
+                current.not_before(),
+                current.not_after()
+            )));
+        }
+        if anchors.iter().any(|a| signed_by(&current, a)) {
             return Ok(());
         }
+        match intermediates.iter().find(|i| i.der() != current.der() && signed_by(&current, i)) {
+            Some(next) => current = next.clone(),
+            None => {
+                return Err(bad(format!(
+                    "{} (issuer {}) was not issued by any given CA",
+                    describe(&current),
+                    current.issuer().to_display()
+                )));
+            }
+        }
     }
-    Err(bad(format!("{} (issuer {}) was not issued by any given CA", describe(cert), cert.issuer().to_display())))
+    Err(bad(format!("no path from {} to a given CA within 8 certificates", describe(cert))))
+}
+
+/// True when `issuer`'s name and key issued `cert`.
+fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
+    if issuer.subject().der != cert.issuer().der {
+        return false;
+    }
+    let Some((tbs, alg, sig)) = split_certificate(cert.der()) else { return false };
+    let Some(scheme) = scheme_for_oid(&alg) else { return false };
+    let sig = match scheme {
+        SignatureScheme::EcdsaP256Sha256 => ecdsa_der_to_raw(&sig, Curve::P256.field_len()).unwrap_or_default(),
+        SignatureScheme::EcdsaP384Sha384 => ecdsa_der_to_raw(&sig, Curve::P384.field_len()).unwrap_or_default(),
+        _ => sig,
+    };
+    issuer.public_key().verify(scheme, &tbs, &sig).is_ok()
 }
 
 fn split_certificate(der: &[u8]) -> Option<(Vec<u8>, String, Vec<u8>)> {
@@ -278,7 +308,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
         })?;
         let cert = resolve_certificate(profile, &msg, opts)?;
         if !opts.ca.is_empty() {
-            check_issued_by(&cert, &opts.ca, opts.now)?;
+            check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
         }
         let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert))?;
         return Ok(Verified {
@@ -301,7 +331,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             let sig = params.signature_bytes(header)?;
             let cert = resolve_certificate(profile, &msg, opts)?;
             if !opts.ca.is_empty() {
-                check_issued_by(&cert, &opts.ca, opts.now)?;
+                check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
             }
             check_key_id(profile, &params.key_id, &cert, header, opts)?;
             let covered = params.covered();
@@ -360,7 +390,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             };
             let cert = resolve_certificate(profile, &msg, opts)?;
             if !opts.ca.is_empty() {
-                check_issued_by(&cert, &opts.ca, opts.now)?;
+                check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
             }
             let key_id = parsed.params.keyid()?.map(str::to_owned);
             match &key_id {
