@@ -462,3 +462,22 @@ fn csr_for_a_pkcs11_key_is_verified_and_issued() {
         assert_eq!(a, b);
     }
 }
+
+#[test]
+fn init_force_replaces_the_ca_and_its_database() {
+    let e = Env::new("p256");
+    let before = std::fs::read(format!("{}/ca.pem", e.ca())).unwrap();
+    let prefix = e.issue("qseal", "old", &[]);
+    ok(&["ca", "revoke", "--dir", &e.ca(), &format!("{prefix}.pem")]);
+    ok(&["ca", "init", "--dir", &e.ca(), "--key-type", "p384", "--force"]);
+    assert_ne!(std::fs::read(format!("{}/ca.pem", e.ca())).unwrap(), before);
+    let (_, text) = openssl(&["x509", "-in", &format!("{}/ca.pem", e.ca()), "-noout", "-text"]);
+    assert!(text.contains("secp384r1") || text.contains("P-384"), "{text}");
+    assert!(!Path::new(&format!("{}/db/qseal-ca.revoked", e.ca())).exists(), "old revocations are gone");
+    // The old certificate no longer chains to the new root.
+    let (good, _) = e.verify(&prefix, &[]);
+    assert!(!good);
+    let fresh = e.issue("qseal", "new", &[]);
+    let (good, out) = e.verify(&fresh, &[]);
+    assert!(good, "{out}");
+}
