@@ -114,7 +114,11 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
-    let n: i64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 300, 90s, 5m, 1h)"))?;
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n <= 1_000_000_000)
+        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 300, 90s, 5m, 1h; at most 10^9 of a unit)"))?;
     match unit {
         "" | "s" => Ok(Duration::seconds(n)),
         "m" => Ok(Duration::minutes(n)),

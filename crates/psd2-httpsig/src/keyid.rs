@@ -129,10 +129,10 @@ pub struct ParsedKeyId {
 /// Splits `SN=<hex>[,CA=<dn>]` (any case of `SN`/`CA`). `None` when the keyId has another form.
 pub fn parse(key_id: &str) -> Option<ParsedKeyId> {
     let rest = key_id.trim();
-    if rest.len() < 3 || !rest[..3].eq_ignore_ascii_case("SN=") {
+    if !rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("SN=")) {
         return None;
     }
-    let rest = &rest[3..];
+    let rest = rest.get(3..)?;
     let lower = rest.to_ascii_lowercase();
     match lower.find(",ca=").or_else(|| lower.find(", ca=")) {
         Some(pos) => {

@@ -235,7 +235,7 @@ fn sign_headers(
             let expires = covered
                 .iter()
                 .any(|c| c == cavage::EXPIRES)
-                .then(|| now + opts.expires_in.unwrap_or(time::Duration::minutes(5)).whole_seconds());
+                .then(|| now.saturating_add(opts.expires_in.unwrap_or(time::Duration::minutes(5)).whole_seconds()));
             let signing_string = cavage::signing_string(&msg, &covered, created, expires)?;
             let sig = cavage::encode_signature(scheme, key.sign(scheme, signing_string.as_bytes())?)?;
             let params = SignatureParams {
@@ -265,7 +265,7 @@ fn sign_headers(
             let created = opts.now.unix_timestamp();
             params.set_created(created)?;
             if let Some(d) = opts.expires_in {
-                params.set_expires(created + d.whole_seconds())?;
+                params.set_expires(created.saturating_add(d.whole_seconds()))?;
             }
             if let Some(k) = &key_id {
                 params.set_keyid(k)?;
