@@ -55,10 +55,11 @@ impl PasswordArgs {
         let secrets = self.secrets()?;
         let needs_pin =
             refs.iter().any(|r| r.starts_with("pkcs11:") && !r.contains("pin-source=") && !r.contains("pin-value="));
-        if needs_pin && std::env::var_os(psd2_eidas::pkcs11::PIN_ENV).is_none() {
-            if let Some(pin) = prompt_secret("PKCS#11 token PIN: ")? {
-                return Ok(secrets.with_pin(pin));
-            }
+        if needs_pin
+            && std::env::var_os(psd2_eidas::pkcs11::PIN_ENV).is_none()
+            && let Some(pin) = prompt_secret("PKCS#11 token PIN: ")?
+        {
+            return Ok(secrets.with_pin(pin));
         }
         Ok(secrets)
     }
