@@ -296,7 +296,14 @@ fn check_covered(profile: &Profile, msg: &Message<'_>, covered: &[String], heade
     Ok(())
 }
 
-/// Verifies `req` (with its body) under `profile`. See the [module docs](self) for the checks.
+/// Verifies `req` (with its body) under `profile`, strictly, the way a bank would.
+///
+/// Checks, in order: the digest header recomputed from the body; the signature header parsed;
+/// the certificate (given in `opts`, or from `TPP-Signature-Certificate`; both must agree) and,
+/// with `opts.ca`, its path to a trusted CA; the keyId against the certificate; that everything
+/// the profile requires is covered; the signature over the rebuilt signing string; `expires`;
+/// the `Date` header and `created` against the clock-skew window. The first failure is
+/// returned as its own [`Error`] variant naming the header and what mismatched.
 pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &VerifyOptions) -> Result<Verified> {
     let msg = Message::request(req);
     let body = req.body().as_ref();
