@@ -186,12 +186,13 @@ fn tampering_exits_1_naming_the_header() {
         "{e}"
     );
     assert_eq!(e.lines().count(), 1, "{e}");
-    // Changed signed header.
+    // Changed signed header; --explain shows the string the verifier rebuilt.
     let mut t = v.clone();
     t["headers"]["PSU-ID"] = "PSU-43".into();
-    let o = verify_with(&d, "berlin-group", &t, "body.json", &[]);
+    let o = verify_with(&d, "berlin-group", &t, "body.json", &["--explain"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("Signature header: signature does not verify"), "{}", err(&o));
+    assert!(err(&o).contains("\npsu-id: PSU-43\n-----\n"), "{}", err(&o));
     // Removed signed header.
     let mut t = v.clone();
     t["headers"].as_object_mut().unwrap().remove("X-Request-ID");

@@ -102,6 +102,9 @@ pub(crate) struct VerifyArgs {
     /// Clock-skew window for Date and created, in seconds or with a unit (`90s`, `5m`, `1h`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     skew: Duration,
+    /// Print the signing string rebuilt from the request (stderr), to diff against the signer's.
+    #[arg(long)]
+    explain: bool,
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
@@ -364,6 +367,15 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         intermediates,
         rfc9421_label: None,
     };
+    if args.explain {
+        match psd2_httpsig::rebuilt_signing_string(profile, &built.req) {
+            Ok(s) => eprint!(
+                "signing string rebuilt by the verifier ({} bytes, between the lines):\n-----\n{s}\n-----\n",
+                s.len()
+            ),
+            Err(e) => eprintln!("psd2-sign: cannot rebuild the signing string: {e}"),
+        }
+    }
     let v = psd2_httpsig::verify(profile, &built.req, &opts)
         .map_err(|e| CliError::check(format!("verification failed ({}): {e}", profile.name)))?;
     let cert = &v.certificate;

@@ -459,3 +459,35 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
         Format::BelfiusPis => Err(Error::Unsupported("unreachable profile format".into())),
     }
 }
+
+/// The signing string / signature base a verifier rebuilds from `req` under `profile` (from the
+/// signature's own parameters), without checking anything: what to diff against the signer's
+/// string when a bank answers "invalid signature".
+pub fn rebuilt_signing_string<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>) -> Result<String> {
+    let msg = Message::request(req);
+    let header = profile.signature_header();
+    let missing = |h: &str| Error::MissingHeader { header: h.to_owned(), why: "nothing to explain".into() };
+    match profile.format {
+        Format::BelfiusPis => {
+            let v = msg.combined("signature")?.ok_or_else(|| missing("Signature"))?;
+            let parts: Vec<&str> = v.split('.').collect();
+            match parts.as_slice() {
+                [h, p, _] => Ok(format!("{h}.{p}")),
+                _ => Err(crate::error::malformed("Signature", "expected 3 dot-separated parts")),
+            }
+        }
+        Format::Cavage(_) => {
+            let v = msg.combined(header)?.ok_or_else(|| missing(header))?;
+            let params = SignatureParams::parse(&v, header)?;
+            cavage::signing_string(&msg, &params.covered(), params.created, params.expires)
+        }
+        Format::Rfc9421 => {
+            let input = msg.combined(rfc9421::SIGNATURE_INPUT)?.ok_or_else(|| missing(rfc9421::SIGNATURE_INPUT))?;
+            let sig = msg.combined(rfc9421::SIGNATURE)?.unwrap_or_default();
+            let sig = if sig.is_empty() { "x=:AA==:".to_owned() } else { sig };
+            let first = rfc9421::parse(&input, &sig)?.into_iter().next();
+            let parsed = first.ok_or_else(|| missing(rfc9421::SIGNATURE_INPUT))?;
+            rfc9421::signature_base(&msg, &parsed.params)
+        }
+    }
+}

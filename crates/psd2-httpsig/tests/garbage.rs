@@ -182,6 +182,7 @@ fn verify_never_panics_on_mutated_requests() {
             }
             let req = b.body(random_text(&mut rng).into_bytes()).unwrap();
             let _ = psd2_httpsig::verify(profile, &req, &VerifyOptions::default());
+            let _ = psd2_httpsig::rebuilt_signing_string(profile, &req);
         }
         // Signing with a P-256 key under every profile answers (an error for RS256-only ones).
         let mut req = http::Request::post("https://bank.example/x").body(Vec::new()).unwrap();

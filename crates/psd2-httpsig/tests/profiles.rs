@@ -175,6 +175,7 @@ fn every_profile_round_trips_rsa() {
         let (req, s) = signed(profile, &tpp);
         let v = verify(profile, &req, &vopts_for(profile, &tpp)).unwrap_or_else(|e| panic!("{}: {e}", profile.name));
         assert_eq!(v.signing_string, s.signing_string, "{}", profile.name);
+        assert_eq!(psd2_httpsig::rebuilt_signing_string(profile, &req).unwrap(), s.signing_string);
         // The added headers are on the request.
         for (n, val) in &s.added {
             assert_eq!(req.headers().get(n), Some(val), "{}", profile.name);
