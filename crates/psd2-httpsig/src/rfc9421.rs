@@ -611,6 +611,51 @@ mod tests {
     }
 
     #[test]
+    fn field_parameters_sf_key_bs() {
+        // RFC 9421 §2.1.1, §2.1.2, §2.1.3 examples.
+        let req = http::Request::get("https://example.com/")
+            .header("Example-Dict", "  a=1,    b=2;x=1;y=2,   c=(a   b   c)  ")
+            .header("Example-Header", "value, with, lots")
+            .header("Example-Header", "of, commas")
+            .body(())
+            .unwrap();
+        let msg = Message::request(&req);
+        let mut p = SignatureParams::new();
+        p.component("example-dict").unwrap();
+        p.component_with("example-dict", &[("sf", None)]).unwrap();
+        p.component_with("example-header", &[("bs", None)]).unwrap();
+        p.component("example-header").unwrap();
+        let base = signature_base(&msg, &p).unwrap();
+        let lines: Vec<&str> = base.lines().collect();
+        assert_eq!(lines[0], "\"example-dict\": a=1,    b=2;x=1;y=2,   c=(a   b   c)");
+        assert_eq!(lines[1], "\"example-dict\";sf: a=1, b=2;x=1;y=2, c=(a b c)");
+        assert_eq!(lines[2], "\"example-header\";bs: :dmFsdWUsIHdpdGgsIGxvdHM=:, :b2YsIGNvbW1hcw==:");
+        assert_eq!(lines[3], "\"example-header\": value, with, lots, of, commas");
+
+        let req = http::Request::get("https://example.com/")
+            .header("Example-Dict", " a=1, b=2;x=1;y=2, c=(a   b    c), d")
+            .body(())
+            .unwrap();
+        let msg = Message::request(&req);
+        let mut p = SignatureParams::new();
+        for k in ["a", "d", "b", "c"] {
+            p.component_with("example-dict", &[("key", Some(k))]).unwrap();
+        }
+        let base = signature_base(&msg, &p).unwrap();
+        let lines: Vec<&str> = base.lines().collect();
+        assert_eq!(lines[0], "\"example-dict\";key=\"a\": 1");
+        assert_eq!(lines[1], "\"example-dict\";key=\"d\": ?1");
+        assert_eq!(lines[2], "\"example-dict\";key=\"b\": 2;x=1;y=2");
+        assert_eq!(lines[3], "\"example-dict\";key=\"c\": (a b c)");
+        let mut p = SignatureParams::new();
+        p.component_with("example-dict", &[("key", Some("zz"))]).unwrap();
+        assert!(matches!(signature_base(&msg, &p), Err(Error::MissingHeader { .. })));
+        let mut p = SignatureParams::new();
+        p.component_with("example-dict", &[("req", None)]).unwrap();
+        assert!(matches!(signature_base(&msg, &p), Err(Error::Unsupported(_))));
+    }
+
+    #[test]
     fn malformed_fields() {
         assert!(parse("sig1=(", "sig1=:AAAA:").is_err());
         assert!(matches!(parse("sig1=(\"@method\")", "sig1=AAAA"), Err(Error::NotBase64 { .. })));

@@ -334,3 +334,20 @@ fn rfc9530_sample_digests() {
         }
     }
 }
+
+// ---------------------------------------------------------------- the ING sandbox QSealC
+
+#[test]
+fn ing_sandbox_qsealc_key_ids() {
+    let cert =
+        psd2_eidas::Certificate::from_pem_or_der(&read("psd2-certs/ing-sandbox-example-qsealc.pem")).unwrap().remove(0);
+    // ING's token call writes SN=5E4299BE (upper-case, no CA).
+    let ing = psd2_httpsig::key_id_for(&psd2_httpsig::profile::ING_TOKEN, Some(&cert), None).unwrap();
+    assert_eq!(ing.as_deref(), Some("SN=5E4299BE"));
+    psd2_httpsig::keyid::check_berlin_group("SN=5E4299BE", &cert, "Authorization").unwrap();
+    // Berlin Group default: what the adorsys verifier compares.
+    let bg = psd2_httpsig::key_id_for(&psd2_httpsig::profile::BERLIN_GROUP, Some(&cert), None).unwrap().unwrap();
+    assert_eq!(bg, "SN=5e4299be,CA=C=NL,ST=Amsterdam,L=Amsterdam,O=ING,OU=ING,CN=AppCertificateMeansAPI");
+    let e = psd2_httpsig::keyid::check_berlin_group("SN=5E4299BF", &cert, "Signature").unwrap_err();
+    assert!(matches!(e, Error::KeyIdSerialMismatch { .. }), "{e}");
+}
