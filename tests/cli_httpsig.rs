@@ -204,6 +204,11 @@ fn tampering_exits_1_naming_the_header() {
     let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &other]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("TPP-Signature-Certificate header: the certificate sent"), "{}", err(&o));
+    // An upper-case keyId is accepted, with a note about exact-string verifiers.
+    let u = sign_json(&d, "berlin-group", "rsa", &["--key-id", "SN=E1D2"]);
+    let o = verify_with(&d, "berlin-group", &u, "body.json", &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("would refuse it; it expects SN=e1d2,CA=CN=Test%20TPP%20Seal"), "{}", err(&o));
     // Wrong keyId serial.
     let w = sign_json(&d, "berlin-group", "rsa", &["--key-id", "SN=e1d3,CA=CN=Test TPP Seal"]);
     let o = verify_with(&d, "berlin-group", &w, "body.json", &[]);

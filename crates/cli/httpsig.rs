@@ -379,6 +379,15 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let v = psd2_httpsig::verify(profile, &built.req, &opts)
         .map_err(|e| CliError::check(format!("verification failed ({}): {e}", profile.name)))?;
     let cert = &v.certificate;
+    if let (psd2_httpsig::profile::KeyIdSource::BerlinGroup(_), Some(k), None) =
+        (profile.key_id, v.key_id.as_deref(), args.key_id.as_deref())
+        && let Err(expected) = psd2_httpsig::keyid::exact_string_verdict(k, cert)
+    {
+        eprintln!(
+            "psd2-sign: note: keyId accepted after normalisation, but an exact-string verifier \
+             (adorsys xs2a) would refuse it; it expects {expected}"
+        );
+    }
     println!(
         "OK: {} signature ({}) by {} (serial {}); covered: {}{}",
         profile.name,

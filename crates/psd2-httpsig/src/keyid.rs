@@ -187,6 +187,15 @@ pub fn check_berlin_group(key_id: &str, cert: &Certificate, header: &str) -> Res
     Ok(())
 }
 
+/// Predicts the verdict of an exact-string verifier such as adorsys xs2a
+/// (`"SN=" + serial.toString(16) + ",CA=" + getName().replace(" ", "%20")`): true only when the
+/// keyId is byte for byte the [`KeyIdStyle::default`] rendering. Returns the expected string
+/// when it would refuse.
+pub fn exact_string_verdict(key_id: &str, cert: &Certificate) -> Result<(), String> {
+    let expected = KeyIdStyle::default().key_id(cert);
+    if key_id == expected { Ok(()) } else { Err(expected) }
+}
+
 /// One attribute of a DN string after normalisation.
 #[derive(Debug, PartialEq)]
 struct NormAttr {
@@ -347,6 +356,21 @@ mod tests {
         assert_eq!(parse("https://x"), None);
         assert_eq!(normal_serial("009FA1").as_deref(), Some("9fa1"));
         assert_eq!(normal_serial("xyz"), None);
+    }
+
+    #[test]
+    fn exact_string_verdict_needs_the_default_rendering() {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"
+        ))
+        .unwrap();
+        let cert = &Certificate::from_pem_or_der(&pem).unwrap()[0];
+        let default = KeyIdStyle::default().key_id(cert);
+        assert!(exact_string_verdict(&default, cert).is_ok());
+        let upper = KeyIdStyle { hex: HexCase::Upper, ..Default::default() }.key_id(cert);
+        assert_eq!(exact_string_verdict(&upper, cert), Err(default));
+        check_berlin_group(&upper, cert, "Signature").unwrap();
     }
 
     #[test]
