@@ -215,7 +215,9 @@ pub enum Error {
         why: String,
     },
     /// A profile name that does not exist.
-    #[error("unknown profile '{0}' (expected berlin-group, belfius-pis, belfius-fallback, stet, ing, rfc9421)")]
+    #[error(
+        "unknown profile '{0}' (expected berlin-group, belfius-pis, belfius-fallback, stet, ing, ing-call, rfc9421)"
+    )]
     UnknownProfile(String),
     /// A value a profile needs from the caller (the STET certificate URL, the ING client id).
     #[error("profile {profile} needs {what}")]
