@@ -422,6 +422,7 @@ fn committed_test_pki_is_consistent() {
 
 #[test]
 fn csr_for_a_pkcs11_key_is_verified_and_issued() {
+    let _serial = softhsm::serial();
     let Some(h) = softhsm::hsm() else { return };
     let e = Env::new("p256");
     for (object, kind, extra) in

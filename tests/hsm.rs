@@ -47,6 +47,7 @@ fn openssl_verify(h: &Hsm, label: &str, scheme: SignatureScheme, msg: &[u8], sig
 
 #[test]
 fn every_mechanism_signs_and_openssl_verifies() {
+    let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let msg = b"POST /payments/sepa-credit-transfers";
     let rsa = key(h, "qseal-rsa");
@@ -77,6 +78,7 @@ fn every_mechanism_signs_and_openssl_verifies() {
 
 #[test]
 fn eight_threads_sign_through_the_pool() {
+    let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let k: Arc<dyn Signer> = Arc::new(key(h, "qwac-ec"));
     let threads: Vec<_> = (0..8)
@@ -98,6 +100,7 @@ fn eight_threads_sign_through_the_pool() {
 
 #[test]
 fn lost_sessions_are_recovered() {
+    let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let k = key(h, "qseal-rsa");
     k.sign(SignatureScheme::RsaPkcs1Sha256, b"a").unwrap();
@@ -110,6 +113,7 @@ fn lost_sessions_are_recovered() {
 
 #[test]
 fn errors_are_specific() {
+    let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let m = h.module.display();
     let e = |uri: &str, s: &Secrets| pkcs11::open_key(uri, s).unwrap_err();
@@ -155,6 +159,7 @@ fn errors_are_specific() {
 
 #[test]
 fn hsm_list_and_import_cert() {
+    let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let m = h.module.display().to_string();
     let cli = |args: &[&str]| {
@@ -182,4 +187,178 @@ fn hsm_list_and_import_cert() {
         pkcs11::find_certificates(&format!("pkcs11:token=psd2-test;object=ing-cert?module-path={m}"), &secrets())
             .unwrap();
     assert_eq!(certs[0].serial_hex(), "5e4299be");
+}
+
+/// Runs the CLI with the token's PIN in the environment; returns (success, stdout, stderr).
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_ca_with_issuing_key_in_the_hsm() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca").display().to_string();
+    let uri = h.uri("qwac-ec");
+    let (ok, _, err) = cli(&["ca", "init", "--dir", &ca, "--key-type", "p256", "--key", &uri]);
+    assert!(ok, "{err}");
+    // The reference is kept (without a PIN), the key is not copied out of the token.
+    let keyref = std::fs::read_to_string(dir.path().join("ca/qseal-ca.keyref")).unwrap();
+    assert_eq!(keyref.trim(), uri);
+    assert!(!dir.path().join("ca/qseal-ca.key").exists());
+    let prefix = dir.path().join("seal").display().to_string();
+    let (ok, _, err) = cli(&[
+        "ca",
+        "issue",
+        "--dir",
+        &ca,
+        "--type",
+        "qseal",
+        "--org",
+        "Example TPP NV",
+        "--org-id",
+        "PSDBE-NBB-0999.888.777",
+        "--roles",
+        "PSP_PI",
+        "--nca-name",
+        "National Bank of Belgium",
+        "--nca-id",
+        "BE-NBB",
+        "--out",
+        &prefix,
+    ]);
+    assert!(ok, "{err}");
+    let out = run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            &format!("{ca}/ca.pem"),
+            "-untrusted",
+            &format!("{prefix}-chain.pem"),
+            &format!("{prefix}.pem"),
+        ],
+        dir.path(),
+    );
+    assert!(out.contains(": OK"), "{out}");
+    // Without the PIN the CA cannot be opened, and says why.
+    let out = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+        .args(["ca", "crl", "--dir", &ca])
+        .env_remove("PSD2_SIGN_PKCS11_PIN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a PIN"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn berlin_group_signature_with_an_hsm_key_end_to_end() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |n: &str| d.join(n).display().to_string();
+    let uri = h.uri("qseal-rsa");
+    // A QSealC for the token key: CSR from the token, issued by a file-key test CA.
+    assert!(cli(&["ca", "init", "--dir", &p("ca"), "--key-type", "p256"]).0);
+    let (ok, _, err) = cli(&[
+        "csr",
+        "--key",
+        &uri,
+        "--type",
+        "qseal",
+        "--org",
+        "Example TPP NV",
+        "--org-id",
+        "PSDBE-NBB-0999.888.777",
+        "--out",
+        &p("seal.csr"),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&[
+        "ca",
+        "issue",
+        "--dir",
+        &p("ca"),
+        "--type",
+        "qseal",
+        "--csr",
+        &p("seal.csr"),
+        "--org",
+        "Example TPP NV",
+        "--org-id",
+        "PSDBE-NBB-0999.888.777",
+        "--roles",
+        "PSP_PI",
+        "--nca-name",
+        "National Bank of Belgium",
+        "--nca-id",
+        "BE-NBB",
+        "--out",
+        &p("seal"),
+    ]);
+    assert!(ok, "{err}");
+    std::fs::write(d.join("body.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"12.34"}}"#).unwrap();
+    let url = "https://api.bank.example/v1/payments/sepa-credit-transfers";
+    let (ok, json, err) = cli(&[
+        "sign",
+        "--profile",
+        "berlin-group",
+        "--key",
+        &uri,
+        "--cert",
+        &p("seal.pem"),
+        "--method",
+        "POST",
+        "--url",
+        url,
+        "-H",
+        "X-Request-ID: 99391c7e-ad88-49ec-a2ad-99ddcb1f7721",
+        "--body",
+        &p("body.json"),
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let signing_string = v["signing_string"].as_str().unwrap();
+    let signature = v["headers"]["Signature"].as_str().unwrap();
+    // openssl checks the token's signature over the printed signing string.
+    let b64 = signature.split("signature=\"").nth(1).unwrap().trim_end_matches('"');
+    std::fs::write(d.join("sig.b64"), b64).unwrap();
+    run("openssl", &["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.bin"], d);
+    std::fs::write(d.join("ss.txt"), signing_string).unwrap();
+    let pubkey = h.dir.path().join("qseal-rsa.pub.der").display().to_string();
+    let out = run(
+        "openssl",
+        &["dgst", "-sha256", "-keyform", "DER", "-verify", &pubkey, "-signature", "sig.bin", "ss.txt"],
+        d,
+    );
+    assert!(out.contains("Verified OK"), "{out}");
+    // And our verifier, as a bank, accepts the request with the headers as sent.
+    let mut args = vec![
+        "verify".to_owned(),
+        "--profile".into(),
+        "berlin-group".into(),
+        "--method".into(),
+        "POST".into(),
+        "--url".into(),
+        url.into(),
+        "--body".into(),
+        p("body.json"),
+    ];
+    for (name, value) in v["headers"].as_object().unwrap() {
+        args.push("-H".into());
+        args.push(format!("{name}: {}", value.as_str().unwrap()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, err) = cli(&args);
+    assert!(ok, "{err}");
 }

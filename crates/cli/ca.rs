@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use psd2_ca::store::check_absent;
 use psd2_ca::{
-    CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, Issued, KeyType, Psd2Subject, SubjectKey,
+    CertKind, CertificateAuthority, EvSubject, ExternalKey, InitOptions, IssueRequest, Issued, KeyType, Psd2Subject,
+    SubjectKey,
 };
 use psd2_eidas::{Role, load};
 
-use crate::common::CliError;
+use crate::common::{CliError, PasswordArgs};
 
 /// `ca` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -45,6 +46,11 @@ pub(crate) struct InitArgs {
     /// Replace an existing CA in DIR.
     #[arg(long)]
     force: bool,
+    /// Key of the two issuing CAs, held outside DIR: a PKCS#11 URI (an HSM key; PIN from
+    /// pin-source, PSD2_SIGN_PKCS11_PIN or a prompt) or a key file. The reference is stored
+    /// in DIR/qwac-ca.keyref and DIR/qseal-ca.keyref. Default: generated file keys.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
 }
 
 /// Arguments of `ca issue`.
@@ -157,13 +163,35 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     }
 }
 
+/// Opens the CA in `dir`, asking for a PIN when an issuing key is on a token.
+fn open_ca(dir: &std::path::Path) -> Result<CertificateAuthority, CliError> {
+    let layout = psd2_ca::store::CaLayout::new(dir);
+    let refs: Vec<String> = ["qwac-ca", "qseal-ca"]
+        .iter()
+        .filter_map(|n| std::fs::read_to_string(layout.key_ref(n)).ok())
+        .map(|r| r.trim().to_owned())
+        .collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let secrets = PasswordArgs { password_file: None }.secrets_for(&refs)?;
+    CertificateAuthority::open_with(dir, &secrets).map_err(err)
+}
+
 fn init(a: InitArgs) -> Result<ExitCode, CliError> {
+    let issuing_key = match &a.key {
+        Some(reference) => {
+            let secrets = PasswordArgs { password_file: None }.secrets_for(&[reference])?;
+            let signer = psd2_eidas::open_signer(&reference.parse()?, &secrets)?;
+            Some(ExternalKey { reference: reference.clone(), signer })
+        }
+        None => None,
+    };
     let options = InitOptions {
         key_type: a.key_type.parse().map_err(err)?,
         days: a.days,
         base_url: a.base_url,
         overwrite: a.force,
         not_before: None,
+        issuing_key,
     };
     let ca = CertificateAuthority::init(&a.dir, &options).map_err(|e| match e {
         psd2_ca::Error::Exists(p) => CliError::input(format!(
@@ -189,7 +217,7 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
         (None, Some(_)) => None,
         (None, None) => None,
     };
-    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    let ca = open_ca(&a.dir)?;
     let paths = Issued::output_paths(&a.out, a.csr.is_none());
     check_absent(paths.iter().map(PathBuf::as_path)).map_err(err)?;
     let key = match &a.csr {
@@ -242,7 +270,7 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
 }
 
 fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
-    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    let ca = open_ca(&a.dir)?;
     let cert = load::load_certificates(&a.cert, None)?.remove(0);
     let r = ca.revoke(&cert).map_err(err)?;
     let crl = r.crl_files.first().map(|p| p.display().to_string()).unwrap_or_default();
@@ -255,7 +283,7 @@ fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
 }
 
 fn crl(a: CrlArgs) -> Result<ExitCode, CliError> {
-    let ca = CertificateAuthority::open(&a.dir).map_err(err)?;
+    let ca = open_ca(&a.dir)?;
     for p in ca.write_crls().map_err(err)? {
         println!("{}", p.display());
     }

@@ -17,6 +17,24 @@ use crate::{Error, issue::random_serial};
 /// The base URL certificates of a new CA point to (CRLs, CA certificates, OCSP, PDS).
 pub const DEFAULT_BASE_URL: &str = "http://pki.test-qtsp.example.com";
 
+/// A CA key held outside the CA directory (e.g. in an HSM): its reference, stored in
+/// `DIR/NAME.keyref` so that [`CertificateAuthority::open_with`] finds it again, and the signer.
+#[derive(Debug, Clone)]
+pub struct ExternalKey {
+    /// The key reference as [`psd2_eidas::open_signer`] takes it (`pkcs11:…`), without a PIN.
+    pub reference: String,
+    /// The opened key.
+    pub signer: Arc<dyn Signer>,
+}
+
+impl PartialEq for ExternalKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.reference == other.reference
+    }
+}
+
+impl Eq for ExternalKey {}
+
 /// How to create a CA ([`CertificateAuthority::init`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitOptions {
@@ -31,6 +49,9 @@ pub struct InitOptions {
     pub overwrite: bool,
     /// notBefore of the CA certificates (default: now).
     pub not_before: Option<OffsetDateTime>,
+    /// The key of both issuing CAs, held outside the directory (an HSM key); `None` generates
+    /// file keys. The root key is always generated (a test root stays offline in the file).
+    pub issuing_key: Option<ExternalKey>,
 }
 
 impl Default for InitOptions {
@@ -41,6 +62,7 @@ impl Default for InitOptions {
             base_url: DEFAULT_BASE_URL.into(),
             overwrite: false,
             not_before: None,
+            issuing_key: None,
         }
     }
 }
@@ -146,8 +168,17 @@ impl CertificateAuthority {
             (CertKind::Qwac, "qwac-ca", "psd2-sign TEST QWAC Issuing CA - NOT FOR PRODUCTION"),
             (CertKind::Qseal, "qseal-ca", "psd2-sign TEST QSealC Issuing CA - NOT FOR PRODUCTION"),
         ] {
-            let (key, mut key_file) = make_key()?;
-            key_file.path = layout.key(name);
+            let (key, key_file) = match &options.issuing_key {
+                Some(ext) => {
+                    let reference = psd2_eidas::redact_pin(&ext.reference);
+                    (ext.signer.clone(), OutFile::public(layout.key_ref(name), format!("{reference}\n").into_bytes()))
+                }
+                None => {
+                    let (key, mut file) = make_key()?;
+                    file.path = layout.key(name);
+                    (key, file)
+                }
+            };
             let params =
                 issuing_ca_params(kind, &random_serial()?, nb, na, ca_name(cn)?, key.public_key().raw(), &root_urls);
             let subject_key = RcgenSigner::new(key.clone())?;
@@ -182,8 +213,13 @@ impl CertificateAuthority {
         Ok(ca)
     }
 
-    /// Opens the CA in `dir`.
+    /// Opens the CA in `dir`, with secrets (PKCS#11 PIN) from the environment.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Self::open_with(dir, &psd2_eidas::Secrets::from_env())
+    }
+
+    /// Opens the CA in `dir`; `secrets` unlock CA keys held in a token (`NAME.keyref`).
+    pub fn open_with(dir: &Path, secrets: &psd2_eidas::Secrets) -> Result<Self, Error> {
         let layout = CaLayout::new(dir);
         if !dir.is_dir() {
             return Err(Error::NotACa { path: dir.to_path_buf(), reason: "no such directory".into() });
@@ -200,14 +236,20 @@ impl CertificateAuthority {
                 });
             }
             let cert = load::load_certificates(&cert_path, None)?.remove(0);
-            let key = load::load_key(&layout.key(name), None)?;
+            let key_ref = layout.key_ref(name);
+            let key: Arc<dyn Signer> = if key_ref.exists() {
+                let reference = std::fs::read_to_string(&key_ref).map_err(|e| Error::io(key_ref.clone(), e))?;
+                psd2_eidas::open_signer(&reference.trim().parse()?, secrets)?
+            } else {
+                Arc::new(load::load_key(&layout.key(name), None)?)
+            };
             if key.public_key() != cert.public_key() {
                 return Err(Error::NotACa {
                     path: dir.to_path_buf(),
                     reason: format!("the {name} key does not match its certificate"),
                 });
             }
-            Ok(CaEntry { name, cert, key: Arc::new(key) })
+            Ok(CaEntry { name, cert, key })
         };
         let root = load_entry(ROOT)?;
         let qwac = load_entry("qwac-ca")?;

@@ -26,7 +26,7 @@ pub mod qc;
 pub mod store;
 pub mod subject;
 
-pub use authority::{CertificateAuthority, DEFAULT_BASE_URL, InitOptions};
+pub use authority::{CertificateAuthority, DEFAULT_BASE_URL, ExternalKey, InitOptions};
 pub use error::Error;
 pub use issue::{IssueRequest, Issued, SubjectKey, random_serial};
 pub use key::{KeyType, RcgenPublicKey, RcgenSigner};

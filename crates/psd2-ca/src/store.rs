@@ -53,6 +53,11 @@ impl CaLayout {
         if name == ROOT { self.dir.join("ca.key") } else { self.dir.join(format!("{name}.key")) }
     }
 
+    /// The key reference (a PKCS#11 URI, no PIN) of CA `name` when its key is held elsewhere.
+    pub fn key_ref(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.keyref"))
+    }
+
     /// The DER certificate of CA `name`, published at its caIssuers URL.
     pub fn cert_der(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.cer"))
