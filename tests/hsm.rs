@@ -362,3 +362,86 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
     let (ok, _, err) = cli(&args);
     assert!(ok, "{err}");
 }
+
+#[test]
+fn verify_takes_the_certificate_from_the_token() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    // A certificate for the EC token key, stored on the token next to it.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let uri = h.uri("qwac-ec");
+    assert!(cli(&["ca", "init", "--dir", &p("ca"), "--key-type", "p256"]).0);
+    assert!(
+        cli(&[
+            "csr",
+            "--key",
+            &uri,
+            "--type",
+            "qseal",
+            "--org",
+            "Example TPP NV",
+            "--org-id",
+            "PSDBE-NBB-0999.888.777",
+            "--out",
+            &p("ec.csr")
+        ])
+        .0
+    );
+    let (ok, _, err) = cli(&[
+        "ca",
+        "issue",
+        "--dir",
+        &p("ca"),
+        "--type",
+        "qseal",
+        "--csr",
+        &p("ec.csr"),
+        "--org",
+        "Example TPP NV",
+        "--org-id",
+        "PSDBE-NBB-0999.888.777",
+        "--roles",
+        "PSP_AI",
+        "--nca-name",
+        "National Bank of Belgium",
+        "--nca-id",
+        "BE-NBB",
+        "--out",
+        &p("ec"),
+    ]);
+    assert!(ok, "{err}");
+    let cert_uri = format!("pkcs11:token=psd2-test;object=qwac-ec;type=cert?module-path={}", h.module.display());
+    let (ok, _, err) = cli(&[
+        "hsm",
+        "import-cert",
+        &format!("pkcs11:token=psd2-test;object=qwac-ec;id=%02?module-path={}", h.module.display()),
+        &p("ec.pem"),
+    ]);
+    assert!(ok, "{err}");
+    // Sign with the key alone (the certificate comes from the token), verify with the
+    // certificate read from the token.
+    let url = "https://api.bank.example/v1/accounts";
+    let (ok, json, err) =
+        cli(&["sign", "--profile", "berlin-group", "--key", &uri, "--method", "GET", "--url", url, "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut args = vec![
+        "verify".to_owned(),
+        "--profile".into(),
+        "berlin-group".into(),
+        "--method".into(),
+        "GET".into(),
+        "--url".into(),
+        url.into(),
+        "--cert".into(),
+        cert_uri,
+    ];
+    for (name, value) in v["headers"].as_object().unwrap() {
+        args.push("-H".into());
+        args.push(format!("{name}: {}", value.as_str().unwrap()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, err) = cli(&args);
+    assert!(ok, "{err}");
+}

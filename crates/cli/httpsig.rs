@@ -1,10 +1,9 @@
 //! `psd2-sign sign` and `psd2-sign verify`: HTTP request signatures under a bank profile.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use psd2_eidas::{Certificate, KeyRef, Signer, load};
+use psd2_eidas::{Certificate, KeyRef, Signer};
 use psd2_httpsig::rfc9421::Algorithm;
 use psd2_httpsig::{PisEncoding, Profile, SignOptions, VerifyOptions};
 use time::{Duration, OffsetDateTime};
@@ -87,15 +86,16 @@ pub(crate) struct SignArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     req: RequestArgs,
-    /// The signer's certificate, or a chain file with it first (default: from
+    /// The signer's certificate — a file, or a chain file with it first, or a PKCS#11 URI of
+    /// the certificate on a token (default: from
     /// TPP-Signature-Certificate; required for profiles that do not send it). With both, they
     /// must be the same certificate.
     #[arg(long, value_name = "CERT")]
-    cert: Option<PathBuf>,
+    cert: Option<String>,
     /// Trusted CA certificate(s) (repeatable; a file may hold several): the signing certificate
     /// must chain to one of them (through the rest of a --cert chain file if needed), all valid now.
     #[arg(long, value_name = "CA")]
-    ca: Vec<PathBuf>,
+    ca: Vec<String>,
     /// Expect exactly this keyId (instead of checking it against the certificate).
     #[arg(long, value_name = "VALUE")]
     key_id: Option<String>,
@@ -204,14 +204,12 @@ fn load_key(args: &KeyArgs, needs_cert: bool) -> Result<(std::sync::Arc<dyn Sign
     match args.identity() {
         Ok(id) => Ok((id.signer().clone(), Some(id.certificate().clone()))),
         Err(e) if !needs_cert && args.cert.is_none() => {
+            // A bare key (file or token) is enough for profiles that send no certificate.
             let key: KeyRef = args.key.parse()?;
-            match key {
-                KeyRef::File(path) => {
-                    let secrets = args.password.secrets()?;
-                    let k = load::load_key(&path, secrets.password.as_ref())?;
-                    Ok((std::sync::Arc::new(k), None))
-                }
-                _ => Err(e),
+            let secrets = args.password.secrets_for(&[&args.key])?;
+            match psd2_eidas::open_signer(&key, &secrets) {
+                Ok(k) => Ok((k, None)),
+                Err(_) => Err(e),
             }
         }
         Err(e) => Err(e),
@@ -336,8 +334,10 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_certs(path: &Path) -> Result<Vec<Certificate>, CliError> {
-    Ok(load::load_certificates(path, None)?)
+/// Certificates from a file or, for a `pkcs11:` URI, from the token (PIN as for keys).
+fn load_certs(reference: &str) -> Result<Vec<Certificate>, CliError> {
+    let secrets = crate::common::PasswordArgs { password_file: None }.secrets_for(&[reference])?;
+    Ok(psd2_eidas::load_certificates(&reference.parse()?, &secrets)?)
 }
 
 /// Runs `verify`.

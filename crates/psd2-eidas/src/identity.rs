@@ -60,6 +60,15 @@ pub fn open_signer(key: &KeyRef, secrets: &Secrets) -> Result<Arc<dyn Signer>, E
     open(key, secrets).map(|(signer, _)| signer)
 }
 
+/// Reads the certificates a reference names: every certificate of a PEM/DER/PKCS#12 file, or
+/// the certificate objects on a PKCS#11 token with the URI's label/id.
+pub fn load_certificates(cert: &KeyRef, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+    match cert {
+        KeyRef::File(p) => load::load_certificates(p, secrets.password.as_ref()),
+        KeyRef::Pkcs11(uri) => pkcs11_certificates(uri, secrets),
+    }
+}
+
 /// The signer and the certificates found next to it (in the same file or on the token).
 fn open(key: &KeyRef, secrets: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
     match key {
@@ -110,18 +119,13 @@ impl Identity {
     /// Resolves key and certificate references. With a PKCS#12 (or a PEM holding both) as `key`,
     /// `cert` may be `None`.
     pub fn load(key: &KeyRef, cert: Option<&KeyRef>, secrets: &Secrets) -> Result<Self, Error> {
-        let pw = secrets.password.as_ref();
         let (signer, mut certs) = open(key, secrets)?;
+        if let Some(c) = cert {
+            certs = load_certificates(c, secrets)?;
+        }
         let cert_path: Option<&Path> = match cert {
-            Some(KeyRef::File(p)) => {
-                certs = load::load_certificates(p, pw)?;
-                Some(p)
-            }
-            Some(KeyRef::Pkcs11(uri)) => {
-                certs = pkcs11_certificates(uri, secrets)?;
-                None
-            }
-            None => None,
+            Some(KeyRef::File(p)) => Some(p),
+            _ => None,
         };
         if certs.is_empty() {
             let err = Error::UnsupportedReference(format!(
