@@ -200,6 +200,41 @@ fn cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `ca issue --type qseal` for the fictitious TPP, with `extra` arguments (e.g. `--csr`).
+fn issue_qseal(ca: &str, extra: &[&str], out: &str) {
+    let mut args = vec!["ca", "issue", "--dir", ca, "--type", "qseal", "--org", "Example TPP NV", "--org-id"];
+    args.extend(["PSDBE-NBB-0999.888.777", "--roles", "PSP_PI", "--nca-name", "National Bank of Belgium"]);
+    args.extend(["--nca-id", "BE-NBB", "--out", out]);
+    args.extend(extra);
+    let (ok, _, err) = cli(&args);
+    assert!(ok, "{err}");
+}
+
+/// A QSealC for the token key `uri`: a CSR made by the token, issued by a new file-key test CA
+/// in `dir/ca`. Returns the certificate's path.
+fn qseal_for_token_key(uri: &str, dir: &std::path::Path) -> String {
+    let p = |n: &str| dir.join(n).display().to_string();
+    assert!(cli(&["ca", "init", "--dir", &p("ca"), "--key-type", "p256"]).0);
+    let csr = ["csr", "--key", uri, "--type", "qseal", "--org", "Example TPP NV", "--org-id", "PSDBE-NBB-0999.888.777"];
+    let (ok, _, err) = cli(&[&csr[..], &["--out", &p("token.csr")]].concat());
+    assert!(ok, "{err}");
+    issue_qseal(&p("ca"), &["--csr", &p("token.csr")], &p("token"));
+    p("token.pem")
+}
+
+/// `verify` arguments for a request signed by `sign --format json` (its headers as sent).
+fn verify_args(method: &str, url: &str, signed_json: &str, extra: &[&str]) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(signed_json).unwrap();
+    let mut args: Vec<String> =
+        ["verify", "--profile", "berlin-group", "--method", method, "--url", url].map(String::from).to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    for (name, value) in v["headers"].as_object().unwrap() {
+        args.push("-H".into());
+        args.push(format!("{name}: {}", value.as_str().unwrap()));
+    }
+    args
+}
+
 #[test]
 fn test_ca_with_issuing_key_in_the_hsm() {
     let _serial = softhsm::serial();
@@ -214,37 +249,11 @@ fn test_ca_with_issuing_key_in_the_hsm() {
     assert_eq!(keyref.trim(), uri);
     assert!(!dir.path().join("ca/qseal-ca.key").exists());
     let prefix = dir.path().join("seal").display().to_string();
-    let (ok, _, err) = cli(&[
-        "ca",
-        "issue",
-        "--dir",
-        &ca,
-        "--type",
-        "qseal",
-        "--org",
-        "Example TPP NV",
-        "--org-id",
-        "PSDBE-NBB-0999.888.777",
-        "--roles",
-        "PSP_PI",
-        "--nca-name",
-        "National Bank of Belgium",
-        "--nca-id",
-        "BE-NBB",
-        "--out",
-        &prefix,
-    ]);
-    assert!(ok, "{err}");
+    issue_qseal(&ca, &[], &prefix);
+    let chain = format!("{prefix}-chain.pem");
     let out = run(
         "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            &format!("{ca}/ca.pem"),
-            "-untrusted",
-            &format!("{prefix}-chain.pem"),
-            &format!("{prefix}.pem"),
-        ],
+        &["verify", "-CAfile", &format!("{ca}/ca.pem"), "-untrusted", &chain, &format!("{prefix}.pem")],
         dir.path(),
     );
     assert!(out.contains(": OK"), "{out}");
@@ -264,48 +273,10 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
     let Some(h) = hsm() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = |n: &str| d.join(n).display().to_string();
     let uri = h.uri("qseal-rsa");
-    // A QSealC for the token key: CSR from the token, issued by a file-key test CA.
-    assert!(cli(&["ca", "init", "--dir", &p("ca"), "--key-type", "p256"]).0);
-    let (ok, _, err) = cli(&[
-        "csr",
-        "--key",
-        &uri,
-        "--type",
-        "qseal",
-        "--org",
-        "Example TPP NV",
-        "--org-id",
-        "PSDBE-NBB-0999.888.777",
-        "--out",
-        &p("seal.csr"),
-    ]);
-    assert!(ok, "{err}");
-    let (ok, _, err) = cli(&[
-        "ca",
-        "issue",
-        "--dir",
-        &p("ca"),
-        "--type",
-        "qseal",
-        "--csr",
-        &p("seal.csr"),
-        "--org",
-        "Example TPP NV",
-        "--org-id",
-        "PSDBE-NBB-0999.888.777",
-        "--roles",
-        "PSP_PI",
-        "--nca-name",
-        "National Bank of Belgium",
-        "--nca-id",
-        "BE-NBB",
-        "--out",
-        &p("seal"),
-    ]);
-    assert!(ok, "{err}");
-    std::fs::write(d.join("body.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"12.34"}}"#).unwrap();
+    let cert = qseal_for_token_key(&uri, d);
+    let body = d.join("body.json").display().to_string();
+    std::fs::write(&body, br#"{"instructedAmount":{"currency":"EUR","amount":"12.34"}}"#).unwrap();
     let url = "https://api.bank.example/v1/payments/sepa-credit-transfers";
     let (ok, json, err) = cli(&[
         "sign",
@@ -314,7 +285,7 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
         "--key",
         &uri,
         "--cert",
-        &p("seal.pem"),
+        &cert,
         "--method",
         "POST",
         "--url",
@@ -322,19 +293,18 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
         "-H",
         "X-Request-ID: 99391c7e-ad88-49ec-a2ad-99ddcb1f7721",
         "--body",
-        &p("body.json"),
+        &body,
         "--format",
         "json",
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let signing_string = v["signing_string"].as_str().unwrap();
-    let signature = v["headers"]["Signature"].as_str().unwrap();
     // openssl checks the token's signature over the printed signing string.
+    let signature = v["headers"]["Signature"].as_str().unwrap();
     let b64 = signature.split("signature=\"").nth(1).unwrap().trim_end_matches('"');
     std::fs::write(d.join("sig.b64"), b64).unwrap();
     run("openssl", &["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.bin"], d);
-    std::fs::write(d.join("ss.txt"), signing_string).unwrap();
+    std::fs::write(d.join("ss.txt"), v["signing_string"].as_str().unwrap()).unwrap();
     let pubkey = h.dir.path().join("qseal-rsa.pub.der").display().to_string();
     let out = run(
         "openssl",
@@ -343,23 +313,8 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
     );
     assert!(out.contains("Verified OK"), "{out}");
     // And our verifier, as a bank, accepts the request with the headers as sent.
-    let mut args = vec![
-        "verify".to_owned(),
-        "--profile".into(),
-        "berlin-group".into(),
-        "--method".into(),
-        "POST".into(),
-        "--url".into(),
-        url.into(),
-        "--body".into(),
-        p("body.json"),
-    ];
-    for (name, value) in v["headers"].as_object().unwrap() {
-        args.push("-H".into());
-        args.push(format!("{name}: {}", value.as_str().unwrap()));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, _, err) = cli(&args);
+    let args = verify_args("POST", url, &json, &["--body", &body]);
+    let (ok, _, err) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{err}");
 }
 
@@ -367,57 +322,13 @@ fn berlin_group_signature_with_an_hsm_key_end_to_end() {
 fn verify_takes_the_certificate_from_the_token() {
     let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
-    // A certificate for the EC token key, stored on the token next to it.
     let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n).display().to_string();
     let uri = h.uri("qwac-ec");
-    assert!(cli(&["ca", "init", "--dir", &p("ca"), "--key-type", "p256"]).0);
-    assert!(
-        cli(&[
-            "csr",
-            "--key",
-            &uri,
-            "--type",
-            "qseal",
-            "--org",
-            "Example TPP NV",
-            "--org-id",
-            "PSDBE-NBB-0999.888.777",
-            "--out",
-            &p("ec.csr")
-        ])
-        .0
-    );
-    let (ok, _, err) = cli(&[
-        "ca",
-        "issue",
-        "--dir",
-        &p("ca"),
-        "--type",
-        "qseal",
-        "--csr",
-        &p("ec.csr"),
-        "--org",
-        "Example TPP NV",
-        "--org-id",
-        "PSDBE-NBB-0999.888.777",
-        "--roles",
-        "PSP_AI",
-        "--nca-name",
-        "National Bank of Belgium",
-        "--nca-id",
-        "BE-NBB",
-        "--out",
-        &p("ec"),
-    ]);
-    assert!(ok, "{err}");
-    let cert_uri = format!("pkcs11:token=psd2-test;object=qwac-ec;type=cert?module-path={}", h.module.display());
-    let (ok, _, err) = cli(&[
-        "hsm",
-        "import-cert",
-        &format!("pkcs11:token=psd2-test;object=qwac-ec;id=%02?module-path={}", h.module.display()),
-        &p("ec.pem"),
-    ]);
+    let cert = qseal_for_token_key(&uri, dir.path());
+    // Store the certificate on the token next to its key (label qwac-ec, id 02).
+    let m = h.module.display();
+    let (ok, _, err) =
+        cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;object=qwac-ec;id=%02?module-path={m}"), &cert]);
     assert!(ok, "{err}");
     // Sign with the key alone (the certificate comes from the token), verify with the
     // certificate read from the token.
@@ -425,23 +336,8 @@ fn verify_takes_the_certificate_from_the_token() {
     let (ok, json, err) =
         cli(&["sign", "--profile", "berlin-group", "--key", &uri, "--method", "GET", "--url", url, "--format", "json"]);
     assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut args = vec![
-        "verify".to_owned(),
-        "--profile".into(),
-        "berlin-group".into(),
-        "--method".into(),
-        "GET".into(),
-        "--url".into(),
-        url.into(),
-        "--cert".into(),
-        cert_uri,
-    ];
-    for (name, value) in v["headers"].as_object().unwrap() {
-        args.push("-H".into());
-        args.push(format!("{name}: {}", value.as_str().unwrap()));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (ok, _, err) = cli(&args);
+    let cert_uri = format!("pkcs11:token=psd2-test;object=qwac-ec;type=cert?module-path={m}");
+    let args = verify_args("GET", url, &json, &["--cert", &cert_uri]);
+    let (ok, _, err) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{err}");
 }
