@@ -340,4 +340,9 @@ fn verify_takes_the_certificate_from_the_token() {
     let args = verify_args("GET", url, &json, &["--cert", &cert_uri]);
     let (ok, _, err) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{err}");
+    // inspect reads it from the token as well, and checks the token key against it.
+    let (ok, out, err) = cli(&["inspect", &cert_uri, "--json", "--key", &uri]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "qseal");
 }

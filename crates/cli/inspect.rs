@@ -1,19 +1,19 @@
 //! `psd2-sign inspect CERT [--json] [--require-role ROLE]...`
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use psd2_eidas::inspect::{Kind, Report};
-use psd2_eidas::{Identity, KeyRef, Role, load};
+use psd2_eidas::{Identity, KeyRef, Role};
 
 use crate::common::{CliError, PasswordArgs};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Certificate file (PEM, DER, bundle or PKCS#12); the first (leaf) certificate is shown.
+    /// Certificate file (PEM, DER, bundle or PKCS#12), or a PKCS#11 URI of a certificate on a
+    /// token; the first (leaf) certificate is shown.
     #[arg(value_name = "CERT")]
-    cert: PathBuf,
+    cert: String,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -34,14 +34,19 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 /// Runs `inspect`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
-    let secrets = args.password.secrets()?;
-    let certs = load::load_certificates(&args.cert, secrets.password.as_ref())?;
+    let cert_ref: KeyRef = args.cert.parse()?;
+    let refs: Vec<&str> = [Some(args.cert.as_str()), args.key.as_deref()].into_iter().flatten().collect();
+    let secrets = args.password.secrets_for(&refs)?;
+    let certs = psd2_eidas::load_certificates(&cert_ref, &secrets)?;
     if let Some(key) = &args.key {
-        let cert = KeyRef::File(args.cert.clone());
-        let id = Identity::load(&key.parse()?, Some(&cert), &args.password.secrets_for(&[key])?)?;
+        let id = Identity::load(&key.parse()?, Some(&cert_ref), &secrets)?;
         if id.certificate() != &certs[0] {
             let mismatch = psd2_eidas::Error::KeyMismatch { key: key.clone(), cert: certs[0].subject().to_display() };
-            return Err(mismatch.in_file(&args.cert).into());
+            return Err(match cert_ref {
+                KeyRef::File(p) => mismatch.in_file(p),
+                _ => mismatch,
+            }
+            .into());
         }
     }
     let report = Report::new(&certs[0], time::OffsetDateTime::now_utc())?;
@@ -59,11 +64,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             Some(_) => "its PSD2 statement lists no role".into(),
             None => "it has no PSD2 statement".into(),
         };
-        return Err(CliError::check(format!(
-            "{}: missing PSD2 role {} ({has})",
-            args.cert.display(),
-            names.join(", ")
-        )));
+        return Err(CliError::check(format!("{}: missing PSD2 role {} ({has})", cert_ref, names.join(", "))));
     }
     Ok(ExitCode::SUCCESS)
 }
