@@ -1,0 +1,632 @@
+//! The bank client: mTLS with the QWAC, PIS requests sealed with the QSealC, one async method per
+//! call of the dedicated interface (Belfius, Banx, the embedded sandbox).
+//!
+//! Every method first checks that the certificates carry the PSD2 role the call needs (the role
+//! gate, before any I/O), then sends the request with a fresh UUID v4 `Request-ID`, the call's
+//! `Accept` version from [`bank::CALLS`](crate::bank::CALLS), and checks the `Response-ID`.
+//! Redirects are never followed: the SCA URL of a payment and the authorization code of the
+//! PSU step are read from `Location`.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use psd2_eidas::{Certificate, Identity, Role, Secret};
+use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION};
+use serde::de::DeserializeOwned;
+
+use crate::bank::{self, Auth, Bank, BaseUrl, Call, CallSpec, Environment, PaymentProduct, RoleNeed, Scope};
+use crate::error::{BankError, Error};
+use crate::pkce::Pkce;
+use crate::types::{
+    AccountDetails, AccountList, ConsentUri, FundsConfirmation, FundsRequest, PaymentDetails, PaymentInitiation,
+    PaymentStatus, Token, TransactionPage,
+};
+
+/// How to reach the bank and who we are there (besides the certificates).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The bank.
+    pub bank: Bank,
+    /// Sandbox, live, or a custom `https://host:port[/prefix]`.
+    pub environment: Environment,
+    /// The client id from onboarding.
+    pub client_id: String,
+    /// The client secret from onboarding (for `/token`).
+    pub client_secret: Option<Secret>,
+    /// The TPP callback URL registered at onboarding.
+    pub redirect_uri: String,
+    /// Extra trusted server CAs (e.g. the sandbox's test CA). Only CAs named here are added.
+    pub extra_roots: Vec<Certificate>,
+    /// Whether the public web roots (webpki-roots) are trusted too (default true).
+    pub public_roots: bool,
+    /// `Accept-Language` (`fr`, `nl`, `en`); not sent when `None`.
+    pub accept_language: Option<String>,
+    /// Timeout of a whole call (default 60 s).
+    pub timeout: Duration,
+}
+
+impl ClientOptions {
+    /// Options with public roots, no extra CA, no secret, no language.
+    pub fn new(
+        bank: Bank,
+        environment: Environment,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            bank,
+            environment,
+            client_id: client_id.into(),
+            client_secret: None,
+            redirect_uri: redirect_uri.into(),
+            extra_roots: Vec::new(),
+            public_roots: true,
+            accept_language: None,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// With the client secret.
+    pub fn with_client_secret(mut self, secret: Secret) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// Trusts one more server CA (named explicitly; the test CA is never trusted otherwise).
+    pub fn with_extra_root(mut self, ca: Certificate) -> Self {
+        self.extra_roots.push(ca);
+        self
+    }
+
+    /// Without the public web roots: only the extra CAs are trusted.
+    pub fn without_public_roots(mut self) -> Self {
+        self.public_roots = false;
+        self
+    }
+
+    /// With an `Accept-Language`.
+    pub fn with_accept_language(mut self, language: impl Into<String>) -> Self {
+        self.accept_language = Some(language.into());
+        self
+    }
+}
+
+/// How a payment initiation authenticates.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum PisAuth<'a> {
+    /// PKCE headers: the PSU signs at the SCA URL, the code is then exchanged at `/token`.
+    Pkce(&'a Pkce),
+    /// A PIS access token from an earlier payment.
+    Bearer(&'a str),
+}
+
+/// A certificate and the PSD2 roles read from it once.
+#[derive(Debug, Clone)]
+struct Certified {
+    identity: Identity,
+    roles: Vec<Role>,
+}
+
+impl Certified {
+    fn new(identity: Identity) -> Self {
+        let roles = identity
+            .certificate()
+            .qc_statements()
+            .ok()
+            .flatten()
+            .and_then(|q| q.psd2)
+            .map(|p| p.roles())
+            .unwrap_or_default();
+        Self { identity, roles }
+    }
+
+    /// Fails unless the certificate has one of `any`.
+    fn require(&self, which: &'static str, any: &[Role], call: &'static str) -> Result<(), Error> {
+        if any.iter().any(|r| self.roles.contains(r)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = any.iter().map(|r| r.name()).collect();
+        let role = match names.as_slice() {
+            [one] => (*one).to_owned(),
+            [init @ .., last] => format!("{} or {last}", init.join(", ")),
+            [] => String::new(),
+        };
+        let has = if self.roles.is_empty() {
+            "no PSD2 role".to_owned()
+        } else {
+            self.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+        };
+        let cert = self.identity.certificate();
+        Err(Error::RoleMissing {
+            certificate: which,
+            subject: format!("{}, serial {}", cert.subject().to_display(), cert.serial_hex()),
+            role,
+            has,
+            call,
+        })
+    }
+}
+
+/// What went out and what came back.
+struct Answer {
+    status: reqwest::StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// One request to send.
+struct Outgoing<'a> {
+    spec: &'static CallSpec,
+    url: reqwest::Url,
+    scope: Option<Scope>,
+    bearer: Option<&'a str>,
+    pkce: Option<&'a Pkce>,
+    /// `(content type, body)`.
+    body: Option<(&'static str, Vec<u8>)>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(spec: &'static CallSpec, url: reqwest::Url) -> Self {
+        Self { spec, url, scope: None, bearer: None, pkce: None, body: None }
+    }
+}
+
+/// The client of the Belfius/Banx dedicated interface (and of the embedded sandbox).
+///
+/// ```no_run
+/// use psd2_client::{Bank, Client, ClientOptions, Environment, Pkce, Scope};
+/// use psd2_eidas::{Identity, Secret, Secrets};
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let qwac = Identity::load(&"qwac.key".parse()?, Some(&"qwac-chain.pem".parse()?), &Secrets::none())?;
+/// let options = ClientOptions::new(Bank::Belfius, Environment::Live, "my-client-id", "https://tpp.example/cb")
+///     .with_client_secret(Secret::new("…"));
+/// let client = Client::new(qwac, None, options)?;
+/// let pkce = Pkce::generate()?;
+/// let uris = client.consent_uris(Scope::Ais, &pkce).await?;
+/// // The PSU consents at uris[0].consent_uri + "&state=…"; the bank redirects with ?code=…
+/// # let code = "";
+/// let token = client.token_from_code(code, pkce.verifier()).await?;
+/// let accounts = client.accounts(&token.access_token).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: BaseUrl,
+    qwac: Certified,
+    qseal: Option<Certified>,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// A client presenting `qwac` in mTLS and sealing payment initiations with `qseal`.
+    /// No I/O happens here.
+    pub fn new(qwac: Identity, qseal: Option<Identity>, options: ClientOptions) -> Result<Self, Error> {
+        let base = options.environment.base_url(options.bank)?;
+        let mut roots = crate::tls::roots(&options.extra_roots)?;
+        if options.public_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        // HTTP/1.1 only: reqwest sets no ALPN on a preconfigured config, and none is wanted.
+        let tls = crate::tls::client_config(&qwac, roots)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(options.timeout)
+            .user_agent(concat!("psd2-sign/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {}", chain(&e))))?;
+        Ok(Self { http, base, qwac: Certified::new(qwac), qseal: qseal.map(Certified::new), options })
+    }
+
+    /// The base URL calls go to.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// The role gate: whether the QWAC (and, for sealed calls, the QSealC) carries the role
+    /// `call` needs (`scope` for consent-uris). Every method runs it before any I/O.
+    pub fn check_roles(&self, call: Call, scope: Option<Scope>) -> Result<(), Error> {
+        let spec = call.spec();
+        let one;
+        let need: &[Role] = match spec.qwac_role {
+            RoleNeed::One(r) => {
+                one = [r];
+                &one
+            }
+            RoleNeed::Any(rs) => rs,
+            RoleNeed::OfScope => {
+                let s = scope.ok_or_else(|| Error::Config(format!("{}: needs a scope", spec.name)))?;
+                one = [s.role()];
+                &one
+            }
+            _ => &[],
+        };
+        if !need.is_empty() {
+            self.qwac.require("QWAC", need, spec.name)?;
+        }
+        if spec.sealed {
+            let qseal = self.qseal.as_ref().ok_or_else(|| Error::Missing {
+                call: spec.name,
+                what: "the request is sealed with a QSealC, and none was given".into(),
+            })?;
+            qseal.require("QSealC", need, spec.name)?;
+        }
+        Ok(())
+    }
+
+    fn url(&self, call: Call, id: Option<&str>, product: Option<PaymentProduct>) -> Result<reqwest::Url, Error> {
+        self.base.join(&call.spec().path(id, product)?)
+    }
+
+    /// `GET /consent-uris?scope=AIS|CAF` with the PKCE challenge: where the PSU consents.
+    pub async fn consent_uris(&self, scope: Scope, pkce: &Pkce) -> Result<Vec<ConsentUri>, Error> {
+        if scope == Scope::Pis {
+            return Err(Error::Config(
+                "consent-uris: scope PIS has no consent; initiate a payment with PKCE instead".into(),
+            ));
+        }
+        let mut url = self.url(Call::ConsentUris, None, None)?;
+        url.query_pairs_mut().append_pair("scope", scope.as_str());
+        let mut out = Outgoing::new(Call::ConsentUris.spec(), url);
+        out.scope = Some(scope);
+        out.pkce = Some(pkce);
+        let answer = self.send(out).await?;
+        json(Call::ConsentUris.spec(), &answer)
+    }
+
+    /// `POST /token` with `grant_type=authorization_code` and the PKCE verifier.
+    pub async fn token_from_code(&self, code: &str, verifier: &str) -> Result<Token, Error> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.options.redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        self.token(&form).await
+    }
+
+    /// `POST /token` with `grant_type=refresh_token`; the old pair stops working.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Token, Error> {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> Result<Token, Error> {
+        let spec = Call::Token.spec();
+        let mut out = Outgoing::new(spec, self.url(Call::Token, None, None)?);
+        let mut ser = reqwest::Url::parse("x:").map_err(|e| Error::Config(e.to_string()))?;
+        ser.query_pairs_mut().extend_pairs(form);
+        out.body = Some(("application/x-www-form-urlencoded", ser.query().unwrap_or_default().as_bytes().to_vec()));
+        let answer = self.send(out).await?;
+        let token: Token = json(spec, &answer)?;
+        if token.access_token.is_empty() {
+            return Err(Error::BadResponse { call: spec.name, reason: "empty access_token".into() });
+        }
+        Ok(token)
+    }
+
+    /// `GET /accounts` (AIS token).
+    pub async fn accounts(&self, access_token: &str) -> Result<AccountList, Error> {
+        self.get(Call::Accounts, None, None, &[], Some(access_token)).await
+    }
+
+    /// `GET /accounts/{id}` (AIS token): details and balance.
+    pub async fn account(&self, access_token: &str, id: &str) -> Result<AccountDetails, Error> {
+        self.get(Call::Account, Some(id), None, &[], Some(access_token)).await
+    }
+
+    /// `GET /accounts/{id}/transactions?date_from=&date_to=` (AIS token); dates `YYYY-MM-DD`;
+    /// `next` is the `next_page_key` of the previous page.
+    pub async fn transactions(
+        &self,
+        access_token: &str,
+        id: &str,
+        date_from: Option<&str>,
+        date_to: Option<&str>,
+        next: Option<&str>,
+    ) -> Result<TransactionPage, Error> {
+        let query: Vec<(&str, &str)> = [("date_from", date_from), ("date_to", date_to), ("next", next)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        self.get(Call::Transactions, Some(id), None, &query, Some(access_token)).await
+    }
+
+    /// `POST /payments/{product}` with the exact body bytes, sealed with the QSealC (`Signature`,
+    /// profile `belfius-pis`). Returns the payment id and the SCA URL (`Location`).
+    pub async fn initiate_payment(
+        &self,
+        product: PaymentProduct,
+        body: Vec<u8>,
+        auth: PisAuth<'_>,
+    ) -> Result<PaymentInitiation, Error> {
+        let spec = Call::InitiatePayment.spec();
+        let mut out = Outgoing::new(spec, self.url(Call::InitiatePayment, None, Some(product))?);
+        match auth {
+            PisAuth::Pkce(p) => out.pkce = Some(p),
+            PisAuth::Bearer(t) => out.bearer = Some(t),
+        }
+        out.body = Some(("application/json", body));
+        let answer = self.send(out).await?;
+        let mut init: PaymentInitiation = json(spec, &answer)?;
+        if init.sca_uri.is_none() {
+            init.sca_uri = header(&answer.headers, LOCATION.as_str());
+        }
+        if init.payment_id.is_empty() {
+            return Err(Error::BadResponse { call: spec.name, reason: "empty payment_id".into() });
+        }
+        Ok(init)
+    }
+
+    /// `GET /payments/{product}/{id}` (PIS token).
+    pub async fn payment(
+        &self,
+        access_token: &str,
+        product: PaymentProduct,
+        id: &str,
+    ) -> Result<PaymentDetails, Error> {
+        self.get(Call::Payment, Some(id), Some(product), &[], Some(access_token)).await
+    }
+
+    /// `GET /payments/{product}/{id}/status` (a PIS token is optional).
+    pub async fn payment_status(
+        &self,
+        product: PaymentProduct,
+        id: &str,
+        access_token: Option<&str>,
+    ) -> Result<PaymentStatus, Error> {
+        self.get(Call::PaymentStatus, Some(id), Some(product), &[], access_token).await
+    }
+
+    /// `POST /funds-confirmations` (CAF token).
+    pub async fn funds_confirmation(
+        &self,
+        access_token: &str,
+        request: &FundsRequest,
+    ) -> Result<FundsConfirmation, Error> {
+        let spec = Call::FundsConfirmation.spec();
+        let body = serde_json::to_vec(request).map_err(|e| Error::Config(format!("{}: body: {e}", spec.name)))?;
+        let mut out = Outgoing::new(spec, self.url(Call::FundsConfirmation, None, None)?);
+        out.bearer = Some(access_token);
+        out.body = Some(("application/json", body));
+        let answer = self.send(out).await?;
+        json(spec, &answer)
+    }
+
+    /// The PSU's SCA step, automated (the embedded sandbox's PSU always consents):
+    /// `GET sca_uri&state=S` without following the redirect; reads `code` from the `Location`
+    /// (`<Redirect-URI>?code=C&state=S`) and checks `state`. Returns the authorization code.
+    pub async fn psu_authorize(&self, sca_uri: &str, state: &str) -> Result<String, Error> {
+        let spec = Call::Sca.spec();
+        let mut url = reqwest::Url::parse(sca_uri)
+            .map_err(|e| Error::BadResponse { call: spec.name, reason: format!("SCA URL {sca_uri:?}: {e}") })?;
+        if url.scheme() != "https" {
+            return Err(Error::BadResponse { call: spec.name, reason: format!("SCA URL {sca_uri:?} is not https") });
+        }
+        url.query_pairs_mut().append_pair("state", state);
+        let answer = self.send(Outgoing::new(spec, url.clone())).await?;
+        let location = header(&answer.headers, LOCATION.as_str()).ok_or_else(|| Error::BadResponse {
+            call: spec.name,
+            reason: format!("HTTP {} without Location", answer.status.as_u16()),
+        })?;
+        let target = url
+            .join(&location)
+            .map_err(|e| Error::BadResponse { call: spec.name, reason: format!("Location {location:?}: {e}") })?;
+        let param = |name: &str| target.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        if let Some(error) = param("error") {
+            let error =
+                BankError { error: Some(error), error_code: None, error_description: param("error_description") };
+            return Err(Error::Http {
+                call: spec.name,
+                status: answer.status.as_u16(),
+                error: Some(error),
+                body: location,
+            });
+        }
+        if param("state").as_deref() != Some(state) {
+            return Err(Error::BadResponse {
+                call: spec.name,
+                reason: format!("the redirect's state {:?} is not the one sent", param("state").unwrap_or_default()),
+            });
+        }
+        param("code")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::BadResponse { call: spec.name, reason: "the redirect carries no code".into() })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        id: Option<&str>,
+        product: Option<PaymentProduct>,
+        query: &[(&str, &str)],
+        bearer: Option<&str>,
+    ) -> Result<T, Error> {
+        let spec = call.spec();
+        let mut url = self.url(call, id, product)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut out = Outgoing::new(spec, url);
+        out.bearer = bearer;
+        let answer = self.send(out).await?;
+        json(spec, &answer)
+    }
+
+    /// Role gate, headers, seal, send, status and `Response-ID` checks.
+    async fn send(&self, out: Outgoing<'_>) -> Result<Answer, Error> {
+        let spec = out.spec;
+        self.check_roles(spec.call, out.scope)?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut req = self.http.request(spec.method(), out.url.clone()).header(bank::REQUEST_ID, &request_id);
+        if let Some(v) = spec.accept_version {
+            req = req.header(ACCEPT, bank::accept(v));
+        }
+        if let Some(lang) = &self.options.accept_language {
+            req = req.header(ACCEPT_LANGUAGE, lang);
+        }
+        if spec.client_id {
+            req = req.header(bank::CLIENT_ID, &self.options.client_id);
+        }
+        match spec.auth {
+            Auth::Basic => {
+                let secret = self.options.client_secret.as_ref().ok_or_else(|| Error::Missing {
+                    call: spec.name,
+                    what: "the client secret is needed for Basic authentication".into(),
+                })?;
+                let basic = STANDARD.encode(format!("{}:{}", self.options.client_id, secret.expose()));
+                req = req.header(AUTHORIZATION, format!("Basic {basic}"));
+            }
+            Auth::Bearer(_) => {
+                let token = out.bearer.filter(|t| !t.is_empty()).ok_or_else(|| Error::Missing {
+                    call: spec.name,
+                    what: "an access token is needed (Bearer)".into(),
+                })?;
+                req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            Auth::Pkce | Auth::PkceOrBearer => {
+                req = req.header(bank::REDIRECT_URI, &self.options.redirect_uri);
+                match (out.pkce, out.bearer) {
+                    (Some(p), _) => {
+                        req = req
+                            .header(bank::CODE_CHALLENGE_METHOD, p.method())
+                            .header(bank::CODE_CHALLENGE, p.challenge());
+                    }
+                    (None, Some(t)) if spec.auth == Auth::PkceOrBearer => {
+                        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+                    }
+                    _ => {
+                        return Err(Error::Missing { call: spec.name, what: "a PKCE challenge is needed".into() });
+                    }
+                }
+            }
+            _ => {
+                if let Some(t) = out.bearer {
+                    req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+                }
+            }
+        }
+        if let Some((content_type, body)) = out.body {
+            if spec.sealed {
+                req = req.header(bank::SIGNATURE, self.seal(spec, &out.url, content_type, &body)?);
+            }
+            req = req.header(CONTENT_TYPE, content_type).body(body);
+        }
+        let shown_url = {
+            let mut u = out.url.clone();
+            u.set_query(None);
+            u.to_string()
+        };
+        let resp = req.send().await.map_err(|e| Error::Connection {
+            call: spec.name,
+            url: shown_url.clone(),
+            reason: chain(&e),
+        })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Connection { call: spec.name, url: shown_url, reason: chain(&e) })?
+            .to_vec();
+        let answer = Answer { status, headers, body };
+        let expected = if spec.call == Call::Sca { status.is_redirection() } else { status.is_success() };
+        if !expected {
+            return Err(http_error(spec, &answer));
+        }
+        match header(&answer.headers, bank::RESPONSE_ID) {
+            Some(id) if id.eq_ignore_ascii_case(&request_id) => {}
+            Some(id) => {
+                return Err(Error::BadResponse {
+                    call: spec.name,
+                    reason: format!("Response-ID {id:?} is not the Request-ID {request_id}"),
+                });
+            }
+            None if spec.call == Call::Sca => {}
+            None => {
+                return Err(Error::BadResponse { call: spec.name, reason: "no Response-ID header".into() });
+            }
+        }
+        Ok(answer)
+    }
+
+    /// The `Signature` header of a sealed call (profile `belfius-pis`, QSealC key).
+    fn seal(&self, spec: &CallSpec, url: &reqwest::Url, content_type: &str, body: &[u8]) -> Result<String, Error> {
+        let qseal = self.qseal.as_ref().ok_or_else(|| Error::Missing {
+            call: spec.name,
+            what: "the request is sealed with a QSealC, and none was given".into(),
+        })?;
+        let seal_err = |source| Error::Seal { call: spec.name, source: Box::new(source) };
+        let mut req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(url.as_str())
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec())
+            .map_err(|e| Error::Config(format!("{}: {e}", spec.name)))?;
+        let id = &qseal.identity;
+        psd2_httpsig::sign(
+            &psd2_httpsig::profile::BELFIUS_PIS,
+            &mut req,
+            id.signer().as_ref(),
+            Some(id.certificate()),
+            &psd2_httpsig::SignOptions::default(),
+        )
+        .map_err(seal_err)?;
+        req.headers()
+            .get(bank::SIGNATURE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Config(format!("{}: the signer added no Signature header", spec.name)))
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn json<T: DeserializeOwned>(spec: &CallSpec, answer: &Answer) -> Result<T, Error> {
+    serde_json::from_slice(&answer.body).map_err(|e| Error::BadResponse {
+        call: spec.name,
+        reason: format!("body is not the expected JSON ({e}): {}", shorten(&answer.body)),
+    })
+}
+
+fn http_error(spec: &CallSpec, answer: &Answer) -> Error {
+    let error = serde_json::from_slice::<BankError>(&answer.body)
+        .ok()
+        .filter(|e| e.error.is_some() || e.error_code.is_some() || e.error_description.is_some());
+    let body = if error.is_some() { String::new() } else { shorten(&answer.body) };
+    Error::Http { call: spec.name, status: answer.status.as_u16(), error, body }
+}
+
+fn shorten(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// An error and its sources on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,112 @@
+//! What can go wrong talking to the bank.
+
+use serde::{Deserialize, Serialize};
+
+/// The bank's error body: `{"error","error_code","error_description"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BankError {
+    /// Short code, e.g. `invalid_grant`, `NO_ACTIVE_CONSENT`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Number or code (`10001`, `B14800-3013-000000`); a JSON string or number on the wire.
+    #[serde(default, deserialize_with = "crate::types::opt_string_or_number")]
+    pub error_code: Option<String>,
+    /// One readable sentence.
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+impl std::fmt::Display for BankError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = self.error.as_deref().unwrap_or("error");
+        match &self.error_code {
+            Some(c) if c != code => write!(f, "{code} ({c})")?,
+            _ => f.write_str(code)?,
+        }
+        if let Some(d) = &self.error_description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the bank client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A bad argument or configuration (bank, environment, URL, id, PKCE verifier).
+    #[error("{0}")]
+    Config(String),
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::Error),
+    /// The connection or TLS handshake failed, or no answer came.
+    #[error("{call}: {url}: {reason}")]
+    Connection {
+        /// The call.
+        call: &'static str,
+        /// The URL (without query).
+        url: String,
+        /// What failed (the error chain, innermost last).
+        reason: String,
+    },
+    /// The bank answered with an error status.
+    #[error("{call}: HTTP {status}{}", match error { Some(e) => format!(": {e}"), None if body.is_empty() => String::new(), None => format!(": {body}") })]
+    Http {
+        /// The call.
+        call: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The bank's error body, when it has the documented shape.
+        error: Option<BankError>,
+        /// The raw body (shortened), when it does not.
+        body: String,
+    },
+    /// A certificate lacks the PSD2 role the call needs; nothing was sent.
+    #[error("{certificate} ({subject}) lacks PSD2 role {role} needed for {call} (it has: {has}); nothing was sent")]
+    RoleMissing {
+        /// `QWAC` or `QSealC`.
+        certificate: &'static str,
+        /// The certificate's subject.
+        subject: String,
+        /// The missing role (`PSP_PI`, …).
+        role: String,
+        /// The roles it has.
+        has: String,
+        /// The call.
+        call: &'static str,
+    },
+    /// The call needs something the client was not given (a QSealC, the client secret).
+    #[error("{call}: {what}")]
+    Missing {
+        /// The call.
+        call: &'static str,
+        /// What is missing.
+        what: String,
+    },
+    /// Sealing the request failed.
+    #[error("{call}: sealing the request: {source}")]
+    Seal {
+        /// The call.
+        call: &'static str,
+        /// The signing error.
+        #[source]
+        source: Box<psd2_httpsig::Error>,
+    },
+    /// The answer is not what the contract says (JSON shape, `Response-ID`, `Location`, state).
+    #[error("{call}: unexpected response: {reason}")]
+    BadResponse {
+        /// The call.
+        call: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Whether the error is a missing PSD2 role (the CLI exits 1 for it).
+    pub fn is_role_missing(&self) -> bool {
+        matches!(self, Error::RoleMissing { .. })
+    }
+}
