@@ -1,0 +1,334 @@
+//! What the sandbox bank is given: whom it trusts, who it is, who is onboarded, and its data.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use psd2_eidas::{Certificate, Secret};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use time::OffsetDateTime;
+
+use super::error::Error;
+
+/// Client id registered by [`SandboxConfig::demo`].
+pub const DEMO_CLIENT_ID: &str = "psd2-sign-demo";
+/// Client secret registered by [`SandboxConfig::demo`] (public on purpose: a test credential).
+pub const DEMO_CLIENT_SECRET: &str = "psd2-sign-demo-secret";
+
+/// The sandbox bank's configuration.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Trust anchors for the TPP client certificates (QWAC chains must verify against one).
+    pub tpp_trust_anchors: Vec<Certificate>,
+    /// The server's TLS identity.
+    pub server: ServerIdentity,
+    /// Onboarded TPPs: `client_id` → credentials and registered QSealC.
+    pub clients: HashMap<String, RegisteredClient>,
+    /// The PSU's accounts (see [`demo_accounts`]).
+    pub accounts: Vec<Account>,
+    /// The clock used for token expiry and signature checks.
+    pub clock: Clock,
+}
+
+impl SandboxConfig {
+    /// A configuration trusting `tpp_trust_anchors`, served with `server`, with no onboarded
+    /// client, the contract's demo accounts and the system clock.
+    pub fn new(tpp_trust_anchors: Vec<Certificate>, server: ServerIdentity) -> Self {
+        Self { tpp_trust_anchors, server, clients: HashMap::new(), accounts: demo_accounts(), clock: Clock::System }
+    }
+
+    /// Onboards a TPP (builder style).
+    pub fn with_client(mut self, client_id: impl Into<String>, secret: Secret, qseal: Certificate) -> Self {
+        self.clients.insert(client_id.into(), RegisteredClient { secret, qseal });
+        self
+    }
+
+    /// The demo configuration over the committed test PKI directory (`test-certs/`): trusts
+    /// `ec/ca.pem` and `rsa/ca.pem`, an ephemeral server CA and certificate for `localhost` and
+    /// 127.0.0.1, and one client [`DEMO_CLIENT_ID`] / [`DEMO_CLIENT_SECRET`] whose QSealC is
+    /// `rsa/qseal.pem` (RSA: the Belfius PIS signature is RS256).
+    pub fn demo(test_certs_dir: &Path) -> Result<Self, Error> {
+        let mut anchors = Vec::new();
+        for set in ["ec", "rsa"] {
+            anchors.extend(psd2_eidas::load::load_certificates(&test_certs_dir.join(set).join("ca.pem"), None)?);
+        }
+        let qseal = psd2_eidas::load::load_certificates(&test_certs_dir.join("rsa").join("qseal.pem"), None)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Config("rsa/qseal.pem holds no certificate".into()))?;
+        Ok(Self::new(anchors, ServerIdentity::ephemeral()?).with_client(
+            DEMO_CLIENT_ID,
+            Secret::new(DEMO_CLIENT_SECRET),
+            qseal,
+        ))
+    }
+}
+
+/// An onboarded TPP.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    /// The client secret (checked on `/token` with HTTP Basic).
+    pub secret: Secret,
+    /// The registered QSealC: verifies PIS `Signature` headers; must carry PSP_PI for PIS, and
+    /// its organizationIdentifier must equal the QWAC's.
+    pub qseal: Certificate,
+}
+
+/// The server's TLS certificate chain and key, and the CA that made it when it is ephemeral.
+#[derive(Clone)]
+pub struct ServerIdentity {
+    chain: Vec<Certificate>,
+    key: Vec<u8>,
+    ca: Option<Certificate>,
+}
+
+impl fmt::Debug for ServerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerIdentity").field("chain", &self.chain).field("ca", &self.ca).finish_non_exhaustive()
+    }
+}
+
+impl ServerIdentity {
+    /// A chain (leaf first) and its PKCS#8 DER private key.
+    pub fn new(chain: Vec<Certificate>, pkcs8_key: Vec<u8>) -> Result<Self, Error> {
+        if chain.is_empty() {
+            return Err(Error::Config("the server certificate chain is empty".into()));
+        }
+        Ok(Self { chain, key: pkcs8_key, ca: None })
+    }
+
+    /// Reads the chain (PEM or DER, leaf first) and the key (any format
+    /// [`psd2_eidas::load::load_key`] reads, unencrypted) from files.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<Self, Error> {
+        let chain = psd2_eidas::load::load_certificates(cert, None)?;
+        let key = psd2_eidas::load::load_key(key, None)?.to_pkcs8_der()?;
+        Self::new(chain, key.to_vec())
+    }
+
+    /// A fresh ECDSA P-256 server CA and a server certificate it issues for `localhost` and
+    /// 127.0.0.1, both in memory. Clients trust it through [`ca`](Self::ca), explicitly.
+    pub fn ephemeral() -> Result<Self, Error> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.distinguished_name.push(DnType::CommonName, "psd2-sign sandbox server CA (TEST)");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let ca_cert = ca.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate()?;
+        let mut leaf = CertificateParams::new(Vec::<String>::new())?;
+        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        leaf.subject_alt_names =
+            vec![SanType::DnsName("localhost".try_into()?), SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf = leaf.signed_by(&key, &issuer)?;
+        let ca = Certificate::from_der(ca_cert.der())?;
+        Ok(Self { chain: vec![Certificate::from_der(leaf.der())?, ca.clone()], key: key.serialize_der(), ca: Some(ca) })
+    }
+
+    /// The chain, leaf first.
+    pub fn chain(&self) -> &[Certificate] {
+        &self.chain
+    }
+
+    /// The ephemeral CA that issued the server certificate ([`ephemeral`](Self::ephemeral)),
+    /// `None` for a given identity.
+    pub fn ca(&self) -> Option<&Certificate> {
+        self.ca.as_ref()
+    }
+
+    pub(crate) fn key(&self) -> PrivatePkcs8KeyDer<'static> {
+        PrivatePkcs8KeyDer::from(self.key.clone())
+    }
+}
+
+/// The clock the sandbox reads.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A fixed instant (tests).
+    Fixed(OffsetDateTime),
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> OffsetDateTime {
+        match self {
+            Clock::System => OffsetDateTime::now_utc(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// A PSU account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// IBAN.
+    pub iban: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Balance in cents.
+    pub balance_cents: i64,
+    /// The account's name.
+    pub account_name: String,
+    /// Product type code.
+    pub product_type: String,
+    /// Product name.
+    pub product_name: String,
+    /// The PSU's name.
+    pub psu_name: String,
+    /// Booked transactions, newest first.
+    pub transactions: Vec<Transaction>,
+}
+
+impl Account {
+    /// The logical id: stable, derived from the IBAN (base64url of the first 12 bytes of
+    /// SHA-256 over `"psd2-sign sandbox account " + IBAN`).
+    pub fn logical_id(&self) -> String {
+        logical_id(&self.iban)
+    }
+}
+
+/// The logical id of an IBAN, see [`Account::logical_id`].
+pub fn logical_id(iban: &str) -> String {
+    let d =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("psd2-sign sandbox account {iban}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..12])
+}
+
+/// A booked transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// The bank's reference.
+    pub transaction_ref: String,
+    /// Counterparty name.
+    pub counterparty_info: String,
+    /// Communication text.
+    pub communication: String,
+    /// `free` or `structured`.
+    pub communication_type: String,
+    /// Remittance information.
+    pub remittance_info: String,
+    /// Counterparty IBAN.
+    pub counterparty_account: String,
+    /// Signed amount in cents (negative: debit).
+    pub amount_cents: i64,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// `YYYY-MM-DD`.
+    pub execution_date: String,
+}
+
+fn tx(r: &str, who: &str, comm: &str, iban: &str, cents: i64, date: &str) -> Transaction {
+    Transaction {
+        transaction_ref: r.into(),
+        counterparty_info: who.into(),
+        communication: comm.into(),
+        communication_type: "free".into(),
+        remittance_info: comm.into(),
+        counterparty_account: iban.into(),
+        amount_cents: cents,
+        currency: "EUR".into(),
+        execution_date: date.into(),
+    }
+}
+
+/// The contract's sandbox data: one PSU with `BE68539007547034` (balance 1234.56, 3
+/// transactions) and `BE71096123456769` (balance 10.00, 1 transaction).
+pub fn demo_accounts() -> Vec<Account> {
+    let psu = "Jan Peeters";
+    vec![
+        Account {
+            iban: "BE68539007547034".into(),
+            currency: "EUR".into(),
+            balance_cents: 123_456,
+            account_name: "Zichtrekening".into(),
+            product_type: "CURRENT_ACCOUNT".into(),
+            product_name: "Belfius Pack Comfort".into(),
+            psu_name: psu.into(),
+            transactions: vec![
+                tx("TX-2026-0003", "Colruyt Gent", "Boodschappen", "BE62510007547061", -1_234, "2026-11-20"),
+                tx("TX-2026-0002", "Example Employer NV", "Loon november", "BE43068999999501", 250_000, "2026-11-02"),
+                tx("TX-2026-0001", "Proximus", "Factuur 2026-10", "BE82210000000101", -4_599, "2026-10-15"),
+            ],
+        },
+        Account {
+            iban: "BE71096123456769".into(),
+            currency: "EUR".into(),
+            balance_cents: 1_000,
+            account_name: "Spaarrekening".into(),
+            product_type: "SAVINGS_ACCOUNT".into(),
+            product_name: "Belfius Spaarrekening".into(),
+            psu_name: psu.into(),
+            transactions: vec![tx(
+                "TX-2026-0101",
+                "Jan Peeters",
+                "Overschrijving",
+                "BE68539007547034",
+                1_000,
+                "2026-09-30",
+            )],
+        },
+    ]
+}
+
+/// `1234.56` for 123456 cents, `-12.34` for -1234.
+pub(crate) fn format_cents(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let a = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// Parses a positive amount with at most two decimals (`12`, `12.3`, `12.34`) into cents.
+pub(crate) fn parse_cents(s: &str) -> Option<i64> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (s, ""),
+    };
+    if int.is_empty() || int.len() > 12 || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) || (s.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let int: i64 = int.parse().ok()?;
+    let frac: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    int.checked_mul(100)?.checked_add(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        assert_eq!(format_cents(123_456), "1234.56");
+        assert_eq!(format_cents(-1_234), "-12.34");
+        assert_eq!(format_cents(5), "0.05");
+        assert_eq!(parse_cents("12.34"), Some(1_234));
+        assert_eq!(parse_cents("12.3"), Some(1_230));
+        assert_eq!(parse_cents("12"), Some(1_200));
+        for bad in ["", "-1", "1.", ".5", "1.234", "1e3", "abc"] {
+            assert_eq!(parse_cents(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn logical_ids_are_stable_and_distinct() {
+        let a = demo_accounts();
+        assert_eq!(a[0].logical_id(), logical_id("BE68539007547034"));
+        assert_ne!(a[0].logical_id(), a[1].logical_id());
+        assert_eq!(a[0].logical_id().len(), 16);
+    }
+}

@@ -1,0 +1,117 @@
+//! Errors: the library's ([`Error`]) and the wire's (`ApiError`, the JSON error body).
+
+use std::net::SocketAddr;
+
+use http::StatusCode;
+
+/// Errors starting or stopping the sandbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A certificate or key could not be read.
+    #[error(transparent)]
+    Eidas(#[from] psd2_eidas::Error),
+    /// The ephemeral server CA or certificate could not be made.
+    #[error("ephemeral server certificate: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// rustls refused the server configuration.
+    #[error("TLS server configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built (e.g. no trust anchor).
+    #[error("client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// A TPP trust anchor was refused.
+    #[error("TPP trust anchor {subject}: {reason}")]
+    TrustAnchor {
+        /// The certificate's subject.
+        subject: String,
+        /// Why rustls refused it.
+        reason: String,
+    },
+    /// The configuration is unusable.
+    #[error("sandbox configuration: {0}")]
+    Config(String),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another I/O error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The server task failed.
+    #[error("sandbox server task: {0}")]
+    Task(String),
+}
+
+/// An error answer: status and the contract's body
+/// `{"error","error_code","error_description"}`.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) code: &'static str,
+    pub(crate) description: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self { status, error, code, description: description.into() }
+    }
+
+    pub(crate) fn invalid_input(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", "10002", description)
+    }
+
+    pub(crate) fn missing_input(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "missing_input", "10001", description)
+    }
+
+    pub(crate) fn not_acceptable(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", "406", description)
+    }
+
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "401", description)
+    }
+
+    pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", "401", description)
+    }
+
+    pub(crate) fn invalid_certificate(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_certificate", "403", description)
+    }
+
+    pub(crate) fn role_missing(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "role_missing", "403", description)
+    }
+
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "400", description)
+    }
+
+    pub(crate) fn invalid_signature(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_signature", "400", description)
+    }
+
+    pub(crate) fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "404", description)
+    }
+
+    pub(crate) fn method_not_allowed(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "405", description)
+    }
+
+    pub(crate) fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": self.error, "error_code": self.code, "error_description": self.description})
+    }
+}

@@ -1,0 +1,32 @@
+//! The embedded sandbox bank (feature `sandbox`): a local HTTPS server that imitates the
+//! Belfius/Banx dedicated PSD2 interface exactly as `docs/sandbox-api.md` fixes it, so that the
+//! same client code talks to it and to the live banks.
+//!
+//! - mutual TLS: the TPP's QWAC chain must verify against [`SandboxConfig::tpp_trust_anchors`];
+//!   per call the leaf must be a QWAC (QcType web) with the PSD2 role the call needs;
+//! - consent (`/consent-uris`), the automated PSU step (`/sca/authorize`, answering `302` to the
+//!   `Redirect-URI` with `code` and `state`), `/token` with Basic client credentials and PKCE
+//!   S256, refresh;
+//! - AIS accounts, details and transactions; PIS initiation sealed with the `belfius-pis`
+//!   `Signature` (verified with the registered QSealC), details and status; CAF funds checks.
+//!
+//! [`Sandbox::start`] runs on the caller's tokio runtime and returns a [`SandboxHandle`]. The
+//! sandbox never prints.
+
+mod ais;
+mod caf;
+mod config;
+mod consent;
+mod error;
+mod pis;
+mod server;
+mod state;
+mod tls;
+mod wire;
+
+pub use config::{
+    Account, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RegisteredClient, SandboxConfig, ServerIdentity, Transaction,
+    demo_accounts, logical_id,
+};
+pub use error::Error;
+pub use server::{Sandbox, SandboxHandle};

@@ -1,0 +1,206 @@
+//! The server: TLS accept loop, one hyper HTTP/1.1 connection per TPP connection, routing,
+//! `Response-ID`, graceful and bounded shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use psd2_eidas::Certificate;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::config::SandboxConfig;
+use super::error::{ApiError, Error};
+use super::state::Shared;
+use super::wire::{Body, Call, Peer, error};
+use super::{ais, caf, consent, pis, tls};
+
+/// Largest request body read.
+const MAX_BODY: usize = 256 * 1024;
+/// Time a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time open connections get to finish after shutdown is asked, before they are cut.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// The embedded sandbox bank: a local HTTPS server speaking the Belfius-shaped contract of
+/// `docs/sandbox-api.md`, with mutual TLS against the TPP trust anchors.
+///
+/// ```
+/// use psd2_client::sandbox::{Sandbox, SandboxConfig};
+/// let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs");
+/// let rt = tokio::runtime::Runtime::new()?;
+/// rt.block_on(async {
+///     let config = SandboxConfig::demo(certs.as_ref())?;
+///     let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
+///     let addr = sandbox.local_addr(); // https://127.0.0.1:PORT, trust sandbox.server_ca()
+///     assert!(addr.port() != 0 && sandbox.server_ca().is_some());
+///     sandbox.shutdown().await?;
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Binds `addr` (port 0: any free port) and serves on the current tokio runtime until
+    /// [`SandboxHandle::shutdown`] (or until the handle is dropped).
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> Result<SandboxHandle, Error> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(&config)?));
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        let local_addr = listener.local_addr()?;
+        let server_ca = config.server.ca().cloned();
+        let shared = Arc::new(Shared::new(config));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, acceptor, shared, stopped));
+        Ok(SandboxHandle { local_addr, server_ca, stop, task })
+    }
+}
+
+/// A running sandbox. Dropping it stops the server without waiting.
+#[derive(Debug)]
+pub struct SandboxHandle {
+    local_addr: SocketAddr,
+    server_ca: Option<Certificate>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl SandboxHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The ephemeral server CA a client must trust explicitly (`None` when the server identity
+    /// was given).
+    pub fn server_ca(&self) -> Option<&Certificate> {
+        self.server_ca.as_ref()
+    }
+
+    /// Stops accepting, lets open connections finish their current request (at most 3 s),
+    /// then returns.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.stop.send(true);
+        self.task.await.map_err(|e| Error::Task(e.to_string()))
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else {
+                    // e.g. out of file descriptors: back off instead of spinning
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                conns.spawn(connection(tcp, acceptor.clone(), shared.clone(), stopped.clone(), port));
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    if tokio::time::timeout(GRACE, async { while conns.join_next().await.is_some() {} }).await.is_err() {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+    port: u16,
+) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        // A refused handshake (e.g. a certificate from an untrusted CA) is the client's
+        // problem: rustls has sent the alert; nothing more to do here.
+        Ok(Err(_)) | Err(_) => return,
+    };
+    let peer = Arc::new(Peer::from_chain(tls.get_ref().1.peer_certificates(), shared.config.clock.now()));
+    let service = hyper::service::service_fn(move |req| {
+        let (shared, peer) = (shared.clone(), peer.clone());
+        async move { Ok::<_, Infallible>(handle(req, &shared, &peer, port).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn handle(req: Request<Incoming>, shared: &Shared, peer: &Peer, port: u16) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let request_id = parts.headers.get("request-id").cloned();
+    let mut resp = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => {
+            let body = b.to_bytes();
+            let call = Call { parts: &parts, body: &body, peer, shared, local_port: port };
+            route(&call).unwrap_or_else(|e| error(&e))
+        }
+        Err(_) => error(&ApiError::invalid_input(format!("the body could not be read (limit {MAX_BODY} bytes)"))),
+    };
+    if let Some(id) = request_id {
+        resp.headers_mut().insert("response-id", id);
+    }
+    resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn route(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
+    let path = call.parts.uri.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let m = &call.parts.method;
+    let only = |allowed: Method| -> Result<(), ApiError> {
+        if *m == allowed {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed(format!("{m} is not allowed on {path}: use {allowed}")))
+        }
+    };
+    match segments.as_slice() {
+        ["consent-uris"] => only(Method::GET).and_then(|()| consent::consent_uris(call)),
+        ["sca", "authorize"] => only(Method::GET).and_then(|()| consent::authorize(call)),
+        ["token"] => only(Method::POST).and_then(|()| consent::token(call)),
+        ["accounts"] => only(Method::GET).and_then(|()| ais::list(call)),
+        ["accounts", id] if !id.is_empty() => only(Method::GET).and_then(|()| ais::details(call, id)),
+        ["accounts", id, "transactions"] if !id.is_empty() => {
+            only(Method::GET).and_then(|()| ais::transactions(call, id))
+        }
+        ["payments", product] if pis::PRODUCTS.contains(product) => {
+            only(Method::POST).and_then(|()| pis::initiate(call, product))
+        }
+        ["payments", product, id] if pis::PRODUCTS.contains(product) && !id.is_empty() => {
+            only(Method::GET).and_then(|()| pis::details(call, product, id))
+        }
+        ["payments", product, id, "status"] if pis::PRODUCTS.contains(product) && !id.is_empty() => {
+            only(Method::GET).and_then(|()| pis::status(call, product, id))
+        }
+        ["funds-confirmations"] => only(Method::POST).and_then(|()| caf::funds(call)),
+        _ => Err(ApiError::not_found(format!("no such resource: {m} {path}"))),
+    }
+}

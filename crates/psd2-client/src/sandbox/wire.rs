@@ -1,0 +1,353 @@
+//! One call on the wire: the request with its connection's client certificate, the common
+//! checks of the contract (Request-ID, Accept version, QWAC role gate, Client-ID, Bearer) and
+//! JSON answers.
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use psd2_eidas::inspect::{Kind, Report};
+use psd2_eidas::{Certificate, Role};
+use rustls::pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+use super::config::RegisteredClient;
+use super::error::ApiError;
+use super::state::{Grant, Scope, Shared};
+
+/// The media type of every call; the `version` parameter is checked per call.
+pub(crate) const MEDIA_TYPE: &str = "application/vnd.belfius.api+json";
+
+/// The response body type.
+pub(crate) type Body = Full<Bytes>;
+
+/// The TPP's client certificate, read once per connection.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// The leaf's PSD2 content, or why it could not be read.
+    pub(crate) leaf: Result<PeerCert, String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PeerCert {
+    pub(crate) subject: String,
+    pub(crate) is_qwac: bool,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) organization_identifier: Option<String>,
+}
+
+impl Peer {
+    /// Parses the leaf of the verified chain rustls saw.
+    pub(crate) fn from_chain(chain: Option<&[CertificateDer<'_>]>, now: OffsetDateTime) -> Self {
+        let leaf = (|| {
+            let der = chain.and_then(|c| c.first()).ok_or("no client certificate")?;
+            let cert = Certificate::from_der(der).map_err(|e| e.to_string())?;
+            let report = Report::new(&cert, now).map_err(|e| e.to_string())?;
+            Ok(PeerCert {
+                subject: report.subject.clone(),
+                is_qwac: report.kind == Kind::Qwac,
+                roles: Role::ALL.into_iter().filter(|r| report.has_role(*r)).collect(),
+                organization_identifier: report.organization_identifier.clone(),
+            })
+        })();
+        Self { leaf }
+    }
+}
+
+/// One request, with everything a handler needs.
+pub(crate) struct Call<'a> {
+    pub(crate) parts: &'a http::request::Parts,
+    pub(crate) body: &'a [u8],
+    pub(crate) peer: &'a Peer,
+    pub(crate) shared: &'a Shared,
+    pub(crate) local_port: u16,
+}
+
+impl Call<'_> {
+    /// A header as text (`None` when absent or not visible ASCII).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A query parameter, percent-decoded.
+    pub(crate) fn query(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let q = self.parts.uri.query().unwrap_or("");
+        Ok(parse_form(q)?.into_iter().find(|(k, _)| k == name).map(|(_, v)| v))
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.shared.config.clock.now()
+    }
+
+    /// `https://<Host>`: the authority the client used (fallback `127.0.0.1:PORT`).
+    pub(crate) fn base_url(&self) -> String {
+        let host = self
+            .parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("127.0.0.1:{}", self.local_port));
+        format!("https://{host}")
+    }
+
+    /// `Request-ID`: required, a UUID v4 in the hyphenated form.
+    pub(crate) fn request_id(&self) -> Result<(), ApiError> {
+        let v = self.header("request-id").ok_or_else(|| ApiError::invalid_input("the Request-ID header is missing"))?;
+        check_request_id(v)
+    }
+
+    /// `Accept: application/vnd.belfius.api+json; version=N`.
+    pub(crate) fn accept(&self, version: u32) -> Result<(), ApiError> {
+        let Some(v) = self.header("accept") else {
+            return Err(ApiError::not_acceptable(format!(
+                "the Accept header is missing: this call takes {MEDIA_TYPE}; version={version}"
+            )));
+        };
+        let mut seen = Vec::new();
+        for range in v.split(',') {
+            let mut it = range.split(';');
+            let media = it.next().unwrap_or("").trim();
+            if !media.eq_ignore_ascii_case(MEDIA_TYPE) {
+                continue;
+            }
+            let got = it
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+            if got.as_deref() == Some(version.to_string().as_str()) {
+                return Ok(());
+            }
+            seen.push(got.unwrap_or_else(|| "none".into()));
+        }
+        Err(ApiError::not_acceptable(if seen.is_empty() {
+            format!("Accept {v:?} is not acceptable: this call takes {MEDIA_TYPE}; version={version}")
+        } else {
+            format!("version {} is not supported by this call: it takes version={version}", seen.join(", "))
+        }))
+    }
+
+    /// The QWAC gate: QcType web, and one of `roles`.
+    pub(crate) fn role(&self, roles: &[Role]) -> Result<&PeerCert, ApiError> {
+        let leaf = self
+            .peer
+            .leaf
+            .as_ref()
+            .map_err(|e| ApiError::invalid_certificate(format!("the client certificate cannot be read: {e}")))?;
+        if !leaf.is_qwac {
+            return Err(ApiError::invalid_certificate(format!(
+                "the client certificate {} is not a QWAC (QcType web)",
+                leaf.subject
+            )));
+        }
+        if !roles.iter().any(|r| leaf.roles.contains(r)) {
+            let want: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            let have: Vec<&str> = leaf.roles.iter().map(|r| r.name()).collect();
+            return Err(ApiError::role_missing(format!(
+                "the QWAC does not carry {} (it has: {})",
+                want.join(" or "),
+                if have.is_empty() { "no PSD2 role".to_owned() } else { have.join(", ") }
+            )));
+        }
+        Ok(leaf)
+    }
+
+    /// The registered client named by `Client-ID`, of the same TPP as the QWAC.
+    pub(crate) fn client(&self, qwac: &PeerCert) -> Result<(&str, &RegisteredClient), ApiError> {
+        let id = self.header("client-id").ok_or_else(|| ApiError::invalid_client("the Client-ID header is missing"))?;
+        self.registered(id, qwac)
+    }
+
+    /// The registered client `id`, checked against the QWAC's organizationIdentifier.
+    pub(crate) fn registered<'s>(
+        &'s self,
+        id: &str,
+        qwac: &PeerCert,
+    ) -> Result<(&'s str, &'s RegisteredClient), ApiError> {
+        let (id, client) = self
+            .shared
+            .config
+            .clients
+            .get_key_value(id)
+            .ok_or_else(|| ApiError::invalid_client(format!("client id {id:?} is not registered")))?;
+        let sealed = client.qseal.subject().get(psd2_eidas::inspect::OID_ORGANIZATION_IDENTIFIER);
+        if sealed.is_none() || sealed != qwac.organization_identifier.as_deref() {
+            return Err(ApiError::invalid_certificate(format!(
+                "the QWAC's organizationIdentifier {} is not the registered QSealC's {} (client {id})",
+                qwac.organization_identifier.as_deref().unwrap_or("(none)"),
+                sealed.unwrap_or("(none)")
+            )));
+        }
+        Ok((id.as_str(), client))
+    }
+
+    /// The Bearer token, valid now, of `client_id` and `scope`.
+    pub(crate) fn bearer(&self, client_id: &str, scope: Scope) -> Result<Grant, ApiError> {
+        let token = self.bearer_token().ok_or_else(|| {
+            ApiError::invalid_token(format!("an Authorization: Bearer {} access_token is required", scope.as_str()))
+        })?;
+        let now = self.now();
+        let state = self.shared.state();
+        match state.access.get(token) {
+            Some(g) if g.client_id == client_id && g.scope == scope && g.access_expires > now => Ok(g.clone()),
+            Some(g) if g.client_id == client_id && g.scope != scope => Err(ApiError::invalid_token(format!(
+                "the access_token is not valid: it has scope {}, this call needs {}",
+                g.scope.as_str(),
+                scope.as_str()
+            ))),
+            Some(g) if g.access_expires <= now => {
+                Err(ApiError::invalid_token("the access_token is not valid: expired"))
+            }
+            _ => Err(ApiError::invalid_token("the access_token is not valid")),
+        }
+    }
+
+    /// The token of `Authorization: Bearer <token>`, if that header is sent.
+    pub(crate) fn bearer_token(&self) -> Option<&str> {
+        let v = self.parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// The PKCE headers and `Redirect-URI`: `(code_challenge, redirect_uri)`.
+    pub(crate) fn pkce(&self) -> Result<(String, String), ApiError> {
+        let method = self
+            .header("code-challenge-method")
+            .ok_or_else(|| ApiError::missing_input("the Code-Challenge-Method header is missing"))?;
+        if method != "S256" {
+            return Err(ApiError::invalid_input(format!(
+                "Code-Challenge-Method {method:?} is not supported: use S256"
+            )));
+        }
+        let challenge = self
+            .header("code-challenge")
+            .ok_or_else(|| ApiError::missing_input("the Code-Challenge header is missing"))?;
+        if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ApiError::invalid_input(
+                "Code-Challenge must be BASE64URL-NOPAD(SHA256(code_verifier)): 43 characters",
+            ));
+        }
+        let redirect =
+            self.redirect_uri()?.ok_or_else(|| ApiError::missing_input("the Redirect-URI header is missing"))?;
+        Ok((challenge.to_owned(), redirect))
+    }
+
+    /// `Redirect-URI`, when sent: an absolute http(s) URI.
+    pub(crate) fn redirect_uri(&self) -> Result<Option<String>, ApiError> {
+        let Some(r) = self.header("redirect-uri") else { return Ok(None) };
+        if !(r.starts_with("https://") || r.starts_with("http://")) || r.contains('#') {
+            return Err(ApiError::invalid_input(format!("Redirect-URI {r:?} is not an absolute http(s) URI")));
+        }
+        Ok(Some(r.to_owned()))
+    }
+
+    /// The body as a JSON object, with `Content-Type: application/json`.
+    pub(crate) fn json_body(&self) -> Result<serde_json::Value, ApiError> {
+        let ct = self.parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let media = ct.split(';').next().unwrap_or("").trim();
+        if !media.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::invalid_input(format!("Content-Type must be application/json, not {ct:?}")));
+        }
+        let v: serde_json::Value = serde_json::from_slice(self.body)
+            .map_err(|e| ApiError::invalid_input(format!("the body is not valid JSON: {e}")))?;
+        if !v.is_object() {
+            return Err(ApiError::invalid_input("the body must be a JSON object"));
+        }
+        Ok(v)
+    }
+}
+
+/// A UUID v4, hyphenated, either case.
+pub(crate) fn check_request_id(v: &str) -> Result<(), ApiError> {
+    let ok = v.len() == 36
+        && uuid::Uuid::try_parse(v)
+            .is_ok_and(|u| u.get_version_num() == 4 && u.get_variant() == uuid::Variant::RFC4122);
+    if ok { Ok(()) } else { Err(ApiError::invalid_input(format!("Request-ID {v:?} is not a UUID v4"))) }
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The error answer.
+pub(crate) fn error(e: &ApiError) -> Response<Body> {
+    json(e.status, &e.body())
+}
+
+/// `a=1&b=x%20y` → pairs, `+` as space. Malformed escapes are an input error.
+pub(crate) fn parse_form(s: &str) -> Result<Vec<(String, String)>, ApiError> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Ok((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::invalid_input(format!("{s:?} is not valid form/URL encoding"));
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(check_request_id("3f2c1e8a-9b7d-4c6e-8f1a-2b3c4d5e6f70").is_ok());
+        assert!(check_request_id("3F2C1E8A-9B7D-4C6E-8F1A-2B3C4D5E6F70").is_ok());
+        for bad in [
+            "",
+            "not-a-uuid",
+            "3f2c1e8a-9b7d-1c6e-8f1a-2b3c4d5e6f70", // v1
+            "3f2c1e8a9b7d4c6e8f1a2b3c4d5e6f70",     // simple form
+            "{3f2c1e8a-9b7d-4c6e-8f1a-2b3c4d5e6f70}",
+        ] {
+            assert!(check_request_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forms() {
+        let f = parse_form("a=1&b=x%20y+z&c").unwrap_or_default();
+        assert_eq!(f, vec![("a".into(), "1".into()), ("b".into(), "x y z".into()), ("c".into(), String::new())]);
+        assert!(parse_form("a=%zz").is_err());
+        assert_eq!(percent_encode("a b/c~"), "a%20b%2Fc~");
+    }
+}

@@ -1,0 +1,620 @@
+//! The embedded sandbox bank over real TLS on 127.0.0.1: the contract of `docs/sandbox-api.md`
+//! driven by a reqwest client presenting the committed test QWAC (`test-certs/ec`), plus QWACs
+//! issued here with psd2-ca (a missing role, an untrusted CA), and curl / openssl s_client as
+//! independent TLS clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
+use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle};
+use psd2_eidas::{Certificate, Identity, Role, Secrets};
+use psd2_httpsig::PisEncoding;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const REDIRECT: &str = "https://tpp.example.com/callback";
+const IBAN: &str = "BE68539007547034";
+
+fn certs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-certs")
+}
+
+fn identity(key: &Path, chain: &Path) -> Identity {
+    Identity::load(
+        &key.to_str().unwrap().parse().unwrap(),
+        Some(&chain.to_str().unwrap().parse().unwrap()),
+        &Secrets::none(),
+    )
+    .unwrap()
+}
+
+fn test_qwac() -> Identity {
+    identity(&certs().join("ec/qwac.key"), &certs().join("ec/qwac-chain.pem"))
+}
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn accept(v: u32) -> String {
+    format!("application/vnd.belfius.api+json; version={v}")
+}
+
+/// A sandbox with the demo configuration plus `extra` trust anchors.
+async fn start(extra: Vec<Certificate>) -> (SandboxHandle, String) {
+    let mut config = SandboxConfig::demo(&certs()).unwrap();
+    config.tpp_trust_anchors.extend(extra);
+    let handle = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("https://127.0.0.1:{}", handle.local_addr().port());
+    (handle, base)
+}
+
+/// A reqwest client presenting `id`, trusting only the sandbox's server CA, not following
+/// redirects.
+fn http(id: &Identity, sandbox: &SandboxHandle) -> reqwest::Client {
+    let roots = psd2_client::tls::roots(std::slice::from_ref(sandbox.server_ca().unwrap())).unwrap();
+    let tls = psd2_client::tls::client_config(id, roots).unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn body(r: reqwest::Response) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+    (status, headers, v)
+}
+
+fn assert_error(got: &(StatusCode, reqwest::header::HeaderMap, Value), status: u16, error: &str) {
+    assert_eq!(got.0.as_u16(), status, "{:?}", got.2);
+    assert_eq!(got.2["error"], error, "{:?}", got.2);
+    assert!(got.2["error_code"].is_string(), "{:?}", got.2);
+    assert!(!got.2["error_description"].as_str().unwrap().is_empty());
+}
+
+fn pkce() -> (String, String) {
+    let mut b = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(b);
+    let challenge =
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+    (verifier, challenge)
+}
+
+/// The PSU step: `GET consent_uri&state=S` → 302 → the code from `Location`.
+async fn psu_step(c: &reqwest::Client, sca_url: &str) -> String {
+    let r = c.get(format!("{sca_url}&state=st%20ate-1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.starts_with(&format!("{REDIRECT}?code=")), "{loc}");
+    assert!(loc.ends_with("&state=st%20ate-1"), "{loc}");
+    let code = loc.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert_eq!(code.len(), 43);
+    code
+}
+
+/// consent-uris → PSU step: `(code, verifier)`.
+async fn consent(c: &reqwest::Client, base: &str, scope: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let r = c
+        .get(format!("{base}/consent-uris"))
+        .query(&[("scope", scope)])
+        .header("Request-ID", rid())
+        .header("Accept", accept(4))
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Code-Challenge-Method", "S256")
+        .header("Code-Challenge", &challenge)
+        .header("Redirect-URI", REDIRECT)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, v) = body(r).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let uris = v.as_array().unwrap();
+    assert_eq!(uris.iter().map(|u| u["language"].as_str().unwrap()).collect::<Vec<_>>(), ["fr", "nl"]);
+    let uri = uris[0]["consent_uri"].as_str().unwrap();
+    assert!(uri.starts_with(&format!("{base}/sca/authorize?ticket=")), "{uri}");
+    (psu_step(c, uri).await, verifier)
+}
+
+async fn token_call(c: &reqwest::Client, base: &str, form: &[(&str, &str)], secret: &str) -> reqwest::Response {
+    c.post(format!("{base}/token"))
+        .basic_auth(DEMO_CLIENT_ID, Some(secret))
+        .header("Request-ID", rid())
+        .header("Accept", accept(3))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exchange(c: &reqwest::Client, base: &str, code: &str, verifier: &str) -> Value {
+    let form =
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", verifier)];
+    let (status, _, v) = body(token_call(c, base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], "900", "expires_in is a JSON string");
+    assert_eq!(v["access_token"].as_str().unwrap().len(), 43);
+    v
+}
+
+async fn get(
+    c: &reqwest::Client,
+    url: &str,
+    version: u32,
+    token: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req =
+        c.get(url).header("Request-ID", rid()).header("Accept", accept(version)).header("Client-ID", DEMO_CLIENT_ID);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    body(req.send().await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ais_consent_sca_token_accounts_transactions_refresh() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    let tok = exchange(&c, &base, &code, &verifier).await;
+    assert_eq!(tok["scope"], "AIS");
+    let access = tok["access_token"].as_str().unwrap().to_owned();
+
+    // the code is single-use
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+
+    let (status, headers, v) = get(&c, &format!("{base}/accounts"), 1, Some(&access)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(headers["content-type"], "application/json");
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0]["iban"], IBAN);
+    let id = accounts[0]["logical_id"].as_str().unwrap().to_owned();
+    assert_eq!(tok["logical_id"], id);
+
+    let (status, _, v) = get(&c, &format!("{base}/accounts/{id}"), 1, Some(&access)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["balance"], "1234.56");
+    assert_eq!(v["multicurrency"], false);
+    assert_eq!(v["_links"]["transactions"]["href"], format!("/accounts/{id}/transactions"));
+    assert_error(&get(&c, &format!("{base}/accounts/nope"), 1, Some(&access)).await, 404, "not_found");
+
+    let (status, _, v) = get(&c, &format!("{base}/accounts/{id}/transactions"), 2, Some(&access)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let txs = v["_embedded"]["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 3);
+    assert_eq!(txs[0]["amount"], "-12.34");
+    assert!(v["_embedded"]["next_page_key"].is_null());
+    let (_, _, v) = get(
+        &c,
+        &format!("{base}/accounts/{id}/transactions?date_from=2026-11-01&date_to=2026-11-30"),
+        2,
+        Some(&access),
+    )
+    .await;
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 2);
+    // transactions take version 2, not 1
+    assert_error(
+        &get(&c, &format!("{base}/accounts/{id}/transactions"), 1, Some(&access)).await,
+        406,
+        "not_acceptable",
+    );
+    // no or a wrong token
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some("forged")).await, 401, "invalid_token");
+
+    // refresh: a new pair, the old pair stops working
+    let refresh = tok["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let (status, _, new) = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+    assert_eq!(new["expires_in"], "900");
+    assert_ne!(new["access_token"], tok["access_token"]);
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some(&access)).await, 401, "invalid_token");
+    let (status, _, _) = get(&c, &format!("{base}/accounts"), 1, new["access_token"].as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+    sandbox.shutdown().await.unwrap();
+}
+
+fn payment_body(amount: &str) -> Vec<u8> {
+    serde_json::json!({
+        "creditor_account": {"iban": "BE71096123456769"},
+        "creditor_name": "Jan Peeters",
+        "instructed_amount": {"amount": amount, "currency": "EUR"},
+        "endtoend_identification": "E2E-0001",
+        "remittance_information_unstructured": "sandbox test",
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn seal(body: &[u8], key: &str) -> String {
+    let key = psd2_eidas::load::load_key(&certs().join(key), None).unwrap();
+    psd2_httpsig::pis::sign(&key, body, PisEncoding::Standard).unwrap().0
+}
+
+fn initiate(
+    c: &reqwest::Client,
+    base: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+    challenge: &str,
+) -> reqwest::RequestBuilder {
+    let mut req = c
+        .post(format!("{base}/payments/sepa-credit-transfers"))
+        .header("Request-ID", rid())
+        .header("Accept", accept(3))
+        .header("Content-Type", "application/json")
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Code-Challenge-Method", "S256")
+        .header("Code-Challenge", challenge)
+        .header("Redirect-URI", REDIRECT)
+        .body(body);
+    if let Some(s) = signature {
+        req = req.header("Signature", s);
+    }
+    req
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pis_initiate_sca_token_status_acsc() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (verifier, challenge) = pkce();
+    let b = payment_body("12.34");
+    let sig = seal(&b, "rsa/qseal.key");
+    let (status, headers, v) = body(initiate(&c, &base, b, Some(sig), &challenge).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["payment_status"], "RCVD");
+    let pid = v["payment_id"].as_str().unwrap().to_owned();
+    let sca = headers["location"].to_str().unwrap().to_owned();
+    assert!(sca.starts_with(&format!("{base}/sca/authorize?ticket=")), "{sca}");
+
+    let status_url = format!("{base}/payments/sepa-credit-transfers/{pid}/status");
+    let (_, _, v) = get(&c, &status_url, 1, None).await;
+    assert_eq!(v, serde_json::json!({"payment_id": pid, "payment_status": "RCVD"}));
+
+    let code = psu_step(&c, &sca).await;
+    let (_, _, v) = get(&c, &status_url, 1, None).await;
+    assert_eq!(v["payment_status"], "ACSC");
+
+    let tok = exchange(&c, &base, &code, &verifier).await;
+    assert_eq!(tok["scope"], "PIS");
+    let access = tok["access_token"].as_str().unwrap();
+    let details = format!("{base}/payments/sepa-credit-transfers/{pid}");
+    let (status, _, v) = get(&c, &details, 1, Some(access)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["payment_status"], "ACSC");
+    assert_eq!(v["instructed_amount"], serde_json::json!({"amount": "12.34", "currency": "EUR"}));
+    assert_eq!(v["creditor_account"]["iban"], "BE71096123456769");
+    // details need the PIS Bearer; another product does not know this id
+    assert_error(&get(&c, &details, 1, None).await, 401, "invalid_token");
+    assert_error(
+        &get(&c, &format!("{base}/payments/instant-sepa-credit-transfers/{pid}"), 1, Some(access)).await,
+        404,
+        "not_found",
+    );
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pis_signature_missing_or_invalid_is_400_invalid_signature() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (_, challenge) = pkce();
+    let b = payment_body("12.34");
+    // missing
+    let got = body(initiate(&c, &base, b.clone(), None, &challenge).send().await.unwrap()).await;
+    assert_error(&got, 400, "invalid_signature");
+    assert!(got.2["error_description"].as_str().unwrap().contains("Signature"), "{}", got.2);
+    // made over another body
+    let other = seal(&payment_body("99.99"), "rsa/qseal.key");
+    let got = body(initiate(&c, &base, b.clone(), Some(other), &challenge).send().await.unwrap()).await;
+    assert_error(&got, 400, "invalid_signature");
+    // made with a key that is not the registered QSealC's (the RSA QWAC key)
+    let wrong = seal(&b, "rsa/qwac.key");
+    let got = body(initiate(&c, &base, b.clone(), Some(wrong), &challenge).send().await.unwrap()).await;
+    assert_error(&got, 400, "invalid_signature");
+    // garbage
+    let got = body(initiate(&c, &base, b, Some("test".into()), &challenge).send().await.unwrap()).await;
+    assert_error(&got, 400, "invalid_signature");
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caf_consent_token_funds_true_false() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (code, verifier) = consent(&c, &base, "CAF").await;
+    let tok = exchange(&c, &base, &code, &verifier).await;
+    assert_eq!(tok["scope"], "CAF");
+    let access = tok["access_token"].as_str().unwrap();
+    let funds = |iban: &str, amount: &str, token: &str| {
+        c.post(format!("{base}/funds-confirmations"))
+            .header("Request-ID", rid())
+            .header("Accept", accept(1))
+            .header("Client-ID", DEMO_CLIENT_ID)
+            .header("Content-Type", "application/json")
+            .bearer_auth(token)
+            .body(
+                serde_json::json!({"account": {"iban": iban}, "instructed_amount": {"currency": "EUR", "amount": amount}})
+                    .to_string(),
+            )
+            .send()
+    };
+    let (status, _, v) = body(funds(IBAN, "12.34", access).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v, serde_json::json!({"funds_available": true}));
+    let (_, _, v) = body(funds(IBAN, "1234.56", access).await.unwrap()).await;
+    assert_eq!(v["funds_available"], true, "the whole balance is available");
+    let (_, _, v) = body(funds(IBAN, "1234.57", access).await.unwrap()).await;
+    assert_eq!(v["funds_available"], false);
+    let (_, _, v) = body(funds("BE71096123456769", "12.34", access).await.unwrap()).await;
+    assert_eq!(v["funds_available"], false);
+    assert_error(&body(funds("BE00000000000000", "1.00", access).await.unwrap()).await, 404, "not_found");
+    // an AIS token is not a CAF token
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    let ais = exchange(&c, &base, &code, &verifier).await;
+    assert_error(
+        &body(funds(IBAN, "1.00", ais["access_token"].as_str().unwrap()).await.unwrap()).await,
+        401,
+        "invalid_token",
+    );
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_id_accept_pkce_and_client_checks() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (_, challenge) = pkce();
+    let consent_req = |request_id: &str, accept_value: Option<&str>| {
+        let mut r = c
+            .get(format!("{base}/consent-uris?scope=AIS"))
+            .header("Request-ID", request_id)
+            .header("Client-ID", DEMO_CLIENT_ID)
+            .header("Code-Challenge-Method", "S256")
+            .header("Code-Challenge", &challenge)
+            .header("Redirect-URI", REDIRECT);
+        if let Some(a) = accept_value {
+            r = r.header("Accept", a);
+        }
+        r.send()
+    };
+    let v4 = rid();
+    let (status, headers, _) = body(consent_req(&v4, Some(&accept(4))).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["response-id"], v4.as_str(), "Response-ID echoes Request-ID");
+    let upper = rid().to_uppercase();
+    assert_eq!(body(consent_req(&upper, Some(&accept(4))).await.unwrap()).await.0, StatusCode::OK);
+
+    // bad Request-ID: not a UUID, a UUID v1
+    for bad in ["12345", "3f2c1e8a-9b7d-1c6e-8f1a-2b3c4d5e6f70"] {
+        let got = body(consent_req(bad, Some(&accept(4))).await.unwrap()).await;
+        assert_error(&got, 400, "invalid_input");
+        assert_eq!(got.1["response-id"], bad);
+    }
+    // wrong Accept version, other media type, none
+    assert_error(&body(consent_req(&rid(), Some(&accept(3))).await.unwrap()).await, 406, "not_acceptable");
+    assert_error(&body(consent_req(&rid(), Some("application/json")).await.unwrap()).await, 406, "not_acceptable");
+    assert_error(&body(consent_req(&rid(), None).await.unwrap()).await, 406, "not_acceptable");
+
+    // unknown Client-ID
+    let r = c
+        .get(format!("{base}/consent-uris?scope=AIS"))
+        .header("Request-ID", rid())
+        .header("Accept", accept(4))
+        .header("Client-ID", "nobody")
+        .header("Code-Challenge-Method", "S256")
+        .header("Code-Challenge", &challenge)
+        .header("Redirect-URI", REDIRECT)
+        .send()
+        .await
+        .unwrap();
+    assert_error(&body(r).await, 401, "invalid_client");
+
+    // wrong PKCE verifier → invalid_grant; then the right one still works
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    let (wrong, _) = pkce();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", wrong.as_str()),
+    ];
+    let got = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_error(&got, 400, "invalid_grant");
+    assert!(got.2["error_description"].as_str().unwrap().contains("PKCE"));
+    // wrong redirect_uri, wrong client secret
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://evil.example.com/cb"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+    assert_error(&body(token_call(&c, &base, &form, "wrong-secret").await).await, 401, "invalid_client");
+    exchange(&c, &base, &code, &verifier).await;
+    // unknown path
+    assert_error(&get(&c, &format!("{base}/nope"), 1, None).await, 404, "not_found");
+    sandbox.shutdown().await.unwrap();
+}
+
+/// A fresh test CA in `dir` and a QWAC of the test TPP with `roles`.
+fn issue_qwac(dir: &Path, roles: Vec<Role>) -> (Certificate, Identity) {
+    let ca = CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::P256, ..Default::default() }).unwrap();
+    let subject = Psd2Subject {
+        organization: "Example TPP NV".into(),
+        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+        roles,
+        nca_name: "National Bank of Belgium".into(),
+        nca_id: "BE-NBB".into(),
+        country: None,
+    };
+    let mut req = IssueRequest::new(CertKind::Qwac, subject);
+    req.ev =
+        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    let issued = ca.issue(&req).unwrap();
+    issued.write(&dir.join("qwac")).unwrap();
+    let root = psd2_eidas::load::load_certificates(&dir.join("ca.pem"), None).unwrap().remove(0);
+    (root, identity(&dir.join("qwac.key"), &dir.join("qwac-chain.pem")))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn qwac_without_the_role_gets_403_role_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ai_only) = issue_qwac(dir.path(), vec![Role::AccountInformation]);
+    let (sandbox, base) = start(vec![root]).await;
+    let c = http(&ai_only, &sandbox);
+    let (_, challenge) = pkce();
+    let b = payment_body("1.00");
+    let sig = seal(&b, "rsa/qseal.key");
+    let got = body(initiate(&c, &base, b, Some(sig), &challenge).send().await.unwrap()).await;
+    assert_error(&got, 403, "role_missing");
+    assert!(got.2["error_description"].as_str().unwrap().contains("PSP_PI"), "{}", got.2);
+    // CAF consent needs PSP_IC too; AIS works with this QWAC
+    let r = c
+        .get(format!("{base}/consent-uris?scope=CAF"))
+        .header("Request-ID", rid())
+        .header("Accept", accept(4))
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Code-Challenge-Method", "S256")
+        .header("Code-Challenge", &challenge)
+        .header("Redirect-URI", REDIRECT)
+        .send()
+        .await
+        .unwrap();
+    assert_error(&body(r).await, 403, "role_missing");
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    exchange(&c, &base, &code, &verifier).await;
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificate_from_an_untrusted_ca_is_refused_in_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_untrusted_root, stranger) = issue_qwac(dir.path(), Role::ALL.to_vec());
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&stranger, &sandbox);
+    let err = c
+        .get(format!("{base}/accounts"))
+        .header("Request-ID", rid())
+        .header("Accept", accept(1))
+        .send()
+        .await
+        .expect_err("the TLS layer refuses the client certificate");
+    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.to_lowercase().contains("certificate") || chain.contains("alert"), "{chain}");
+    // the trusted QWAC still gets through
+    let ok = http(&test_qwac(), &sandbox);
+    assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
+    sandbox.shutdown().await.unwrap();
+}
+
+/// curl and openssl s_client as independent TLS clients: the QWAC is accepted (HTTP 200 on
+/// consent-uris), no client certificate is refused in the handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_and_openssl_cross_check() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("server-ca.pem");
+    std::fs::write(&ca, sandbox.server_ca().unwrap().to_pem()).unwrap();
+    let (_, challenge) = pkce();
+    let ec = certs().join("ec");
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(args[0].clone()).args(&args[1..]).output().unwrap()
+        })
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let curl = |with_cert: bool| {
+        let mut a = vec!["curl".to_owned(), "-sS".into(), "-i".into(), "--cacert".into(), s(&ca)];
+        if with_cert {
+            a.extend(["--cert".into(), s(&ec.join("qwac-chain.pem")), "--key".into(), s(&ec.join("qwac.key"))]);
+        }
+        for h in [
+            format!("Request-ID: {}", rid()),
+            format!("Accept: {}", accept(4)),
+            format!("Client-ID: {DEMO_CLIENT_ID}"),
+            "Code-Challenge-Method: S256".into(),
+            format!("Code-Challenge: {challenge}"),
+            format!("Redirect-URI: {REDIRECT}"),
+        ] {
+            a.extend(["-H".into(), h]);
+        }
+        a.push(format!("{base}/consent-uris?scope=AIS"));
+        a
+    };
+    let out = run(curl(true)).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.to_lowercase().contains("response-id:"), "{text}");
+    assert!(text.contains("/sca/authorize?ticket="), "{text}");
+
+    let out = run(curl(false)).await.unwrap();
+    assert!(
+        !out.status.success(),
+        "without a client certificate curl must fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // openssl s_client: the server asks for a certificate from the TPP CA and verifies the
+    // chain the client sends: the leaf alone (issued by an intermediate) is an unknown CA.
+    let port = sandbox.local_addr().port();
+    let s_client = |chain: bool| {
+        let chain = if chain { format!("-cert_chain {}", s(&ec.join("qwac-chain.pem"))) } else { String::new() };
+        vec![
+            "sh".to_owned(),
+            "-c".into(),
+            format!(
+                "printf 'GET /nope HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:{port} -CAfile {} -cert {} -key {} {chain} -verify_return_error -ign_eof 2>&1",
+                s(&ca),
+                s(&ec.join("qwac.pem")),
+                s(&ec.join("qwac.key"))
+            ),
+        ]
+    };
+    let out = run(s_client(true)).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    assert!(text.contains("Acceptable client certificate CA names"), "{text}");
+    assert!(text.contains("HTTP/1.1 404"), "{text}");
+    let out = run(s_client(false)).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("alert unknown ca"), "{text}");
+    assert!(!text.contains("HTTP/1.1"), "{text}");
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_is_graceful_and_bounded() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    // an idle keep-alive connection stays open
+    assert_eq!(get(&c, &format!("{base}/nope"), 1, None).await.0, StatusCode::NOT_FOUND);
+    let addr = sandbox.local_addr();
+    let t = std::time::Instant::now();
+    sandbox.shutdown().await.unwrap();
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer listening");
+}
