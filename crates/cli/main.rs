@@ -16,6 +16,7 @@ mod csr;
 mod hsm;
 mod httpsig;
 mod inspect;
+mod send;
 
 /// Seal, verify and send PSD2 requests with eIDAS QWAC/QSealC certificates.
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ enum Command {
     Sign(httpsig::SignArgs),
     /// Check a sealed request like a bank: digest, signature, keyId/certificate, clock skew.
     Verify(httpsig::VerifyArgs),
+    /// Call the bank (Belfius, Banx, a sandbox): consent, token, accounts, pay, funds, over mTLS.
+    Send(Box<send::Args>),
 }
 
 fn main() -> ExitCode {
@@ -62,5 +65,6 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Csr(args) => csr::run(args),
         Command::Sign(args) => httpsig::run_sign(args),
         Command::Verify(args) => httpsig::run_verify(args),
+        Command::Send(args) => send::run(*args),
     }
 }

@@ -140,13 +140,7 @@ impl Certified {
             self.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
         };
         let cert = self.identity.certificate();
-        Err(Error::RoleMissing {
-            certificate: which,
-            subject: format!("{}, serial {}", cert.subject().to_display(), cert.serial_hex()),
-            role,
-            has,
-            call,
-        })
+        Err(Error::RoleMissing { certificate: which, subject: short_subject(cert), role, has, call })
     }
 }
 
@@ -587,6 +581,17 @@ impl Client {
             .map(str::to_owned)
             .ok_or_else(|| Error::Config(format!("{}: the signer added no Signature header", spec.name)))
     }
+}
+
+/// `CN=…, O=…, serial …` (the full DN when it has neither).
+fn short_subject(cert: &Certificate) -> String {
+    let name = cert.subject();
+    let parts: Vec<String> = [("CN", "2.5.4.3"), ("O", "2.5.4.10")]
+        .iter()
+        .filter_map(|(k, oid)| name.get(oid).map(|v| format!("{k}={v}")))
+        .collect();
+    let who = if parts.is_empty() { name.to_display() } else { parts.join(", ") };
+    format!("{who}, serial {}", cert.serial_hex())
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

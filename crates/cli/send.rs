@@ -1,0 +1,681 @@
+//! `psd2-sign send`: call the Belfius / Banx dedicated interface (or the embedded sandbox) with
+//! the QWAC for mTLS and the QSealC for sealing payment initiations.
+//!
+//! Secrets never come from argv: the client secret from `--client-secret-file` or
+//! `PSD2_SIGN_CLIENT_SECRET`; tokens from the token file (`--token-file`, JSON, mode 0600) or
+//! `PSD2_SIGN_ACCESS_TOKEN` / `PSD2_SIGN_REFRESH_TOKEN`. The PKCE verifier and `state` of a
+//! `consent` or `pay` wait in the token file for the `token` exchange. JSON goes to stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token};
+use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
+use psd2_eidas::{Identity, KeyRef, Secret};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::common::{CliError, PasswordArgs};
+
+/// Environment variable holding the client secret.
+const CLIENT_SECRET_ENV: &str = "PSD2_SIGN_CLIENT_SECRET";
+/// Environment variable holding an access token (when no token file holds one).
+const ACCESS_TOKEN_ENV: &str = "PSD2_SIGN_ACCESS_TOKEN";
+/// Environment variable holding a refresh token (when no token file holds one).
+const REFRESH_TOKEN_ENV: &str = "PSD2_SIGN_REFRESH_TOKEN";
+
+/// How the PSU's SCA step happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Sca {
+    /// Print the consent/SCA URL; the PSU opens it, then `token --code` (or `--callback`).
+    Manual,
+    /// Perform the PSU step directly (sandboxes whose PSU always consents), then exchange the code.
+    Auto,
+}
+
+/// Arguments of `send`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The bank: belfius or banx.
+    #[arg(long, value_name = "BANK")]
+    bank: String,
+    /// sandbox, live, or the base URL of a bank (e.g. the embedded sandbox, https://127.0.0.1:PORT).
+    #[arg(long = "env", value_name = "sandbox|live|URL")]
+    environment: String,
+    /// QWAC certificate (chain, leaf first), for mTLS.
+    #[arg(long, value_name = "CERT")]
+    qwac: String,
+    /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI.
+    #[arg(long, value_name = "KEY")]
+    qwac_key: String,
+    /// QSealC certificate, for sealing payment initiations (`pay`).
+    #[arg(long, value_name = "CERT", requires = "qseal_key")]
+    qseal: Option<String>,
+    /// QSealC private key.
+    #[arg(long, value_name = "KEY", requires = "qseal")]
+    qseal_key: Option<String>,
+    /// The client id from onboarding.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// File whose first line is the client secret (else PSD2_SIGN_CLIENT_SECRET).
+    #[arg(long, value_name = "FILE")]
+    client_secret_file: Option<PathBuf>,
+    /// The callback URL registered at onboarding.
+    #[arg(long, value_name = "URI", default_value = "https://localhost/psd2-sign/callback")]
+    redirect_uri: String,
+    /// A trusted server CA (repeatable), e.g. the sandbox's test CA; added to the public roots.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Vec<PathBuf>,
+    /// Token file (JSON, written with mode 0600): tokens per scope, the pending PKCE verifier
+    /// and state, the last payment.
+    #[arg(long, value_name = "FILE", env = "PSD2_SIGN_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Accept-Language: fr, nl or en.
+    #[arg(long, value_name = "LANG")]
+    language: Option<String>,
+    /// The PSU step: manual (print the URL) or auto (perform it; for sandboxes).
+    #[arg(long, value_enum, default_value = "manual")]
+    sca: Sca,
+    #[command(flatten)]
+    password: PasswordArgs,
+    #[command(subcommand)]
+    op: Op,
+}
+
+/// The call to make.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Op {
+    /// Start a consent (GET /consent-uris) with a fresh PKCE pair.
+    Consent {
+        /// AIS (accounts) or CAF (funds confirmation).
+        #[arg(long, default_value = "AIS")]
+        scope: String,
+    },
+    /// Exchange the authorization code of the pending consent or payment for tokens.
+    Token {
+        /// The authorization code from the redirect.
+        #[arg(long, value_name = "CODE", required_unless_present = "callback", conflicts_with = "callback")]
+        code: Option<String>,
+        /// The whole redirect URL (`<redirect-uri>?code=…&state=…`); its state is checked.
+        #[arg(long, value_name = "URL")]
+        callback: Option<String>,
+    },
+    /// Refresh the tokens of a scope (the old pair stops working).
+    Refresh {
+        /// AIS, PIS or CAF.
+        #[arg(long, default_value = "AIS")]
+        scope: String,
+    },
+    /// List the consented accounts (AIS token).
+    Accounts,
+    /// Details and balance of an account (AIS token).
+    Account {
+        /// The account's logical id.
+        id: String,
+    },
+    /// Transactions of an account (AIS token).
+    Transactions {
+        /// The account's logical id.
+        id: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Page key from the previous page's next_page_key.
+        #[arg(long, value_name = "KEY")]
+        next: Option<String>,
+    },
+    /// Initiate a payment, sealed with the QSealC (PKCE, or the stored PIS token with --use-token).
+    Pay(PayArgs),
+    /// Status of a payment (default: the last one initiated).
+    PaymentStatus {
+        /// Payment id (default: from the token file).
+        #[arg(long, value_name = "ID")]
+        payment_id: Option<String>,
+        /// Payment product (default: from the token file, else sepa-credit-transfers).
+        #[arg(long, value_name = "PRODUCT")]
+        product: Option<String>,
+    },
+    /// Details of a payment (PIS token; default: the last one initiated).
+    Payment {
+        /// Payment id (default: from the token file).
+        #[arg(long, value_name = "ID")]
+        payment_id: Option<String>,
+        /// Payment product (default: from the token file, else sepa-credit-transfers).
+        #[arg(long, value_name = "PRODUCT")]
+        product: Option<String>,
+    },
+    /// Confirmation of funds (CAF token).
+    Funds {
+        /// The account's IBAN (as at consent).
+        #[arg(long)]
+        iban: String,
+        /// Amount, e.g. 12.34.
+        #[arg(long)]
+        amount: String,
+        /// Currency.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+}
+
+/// Arguments of `pay`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PayArgs {
+    /// The JSON body to send as is (a file, or - for standard input); else built from the flags.
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["creditor_iban", "creditor_name", "amount"])]
+    body: Option<String>,
+    /// Payee IBAN.
+    #[arg(long, required_unless_present = "body")]
+    creditor_iban: Option<String>,
+    /// Payee name.
+    #[arg(long, required_unless_present = "body")]
+    creditor_name: Option<String>,
+    /// Amount, e.g. 12.34.
+    #[arg(long, required_unless_present = "body")]
+    amount: Option<String>,
+    /// Currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// Debtor IBAN (omitted: the PSU picks the account at the bank).
+    #[arg(long)]
+    debtor_iban: Option<String>,
+    /// End-to-end identification.
+    #[arg(long)]
+    end_to_end_id: Option<String>,
+    /// Unstructured remittance information.
+    #[arg(long)]
+    remittance: Option<String>,
+    /// Payment product.
+    #[arg(long, default_value = "sepa-credit-transfers")]
+    product: String,
+    /// Authenticate with the stored PIS access token instead of PKCE.
+    #[arg(long)]
+    use_token: bool,
+}
+
+/// A consent or payment waiting for its code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    scope: String,
+    code_verifier: String,
+    state: String,
+}
+
+/// The last payment initiated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LastPayment {
+    product: String,
+    payment_id: String,
+}
+
+/// The token file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TokenFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bank: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    /// Tokens by scope (`AIS`, `PIS`, `CAF`).
+    #[serde(default)]
+    tokens: std::collections::BTreeMap<String, Token>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending: Option<Pending>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment: Option<LastPayment>,
+}
+
+impl TokenFile {
+    fn load(path: &Path) -> Result<Self, CliError> {
+        match std::fs::read(path) {
+            Ok(data) => serde_json::from_slice(&data)
+                .map_err(|e| CliError::input(format!("{}: not a psd2-sign token file: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(CliError::input(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes atomically (a temporary file in the same directory, renamed), mode 0600.
+    fn save(&self, path: &Path) -> Result<(), CliError> {
+        let err = |e: std::io::Error| CliError::input(format!("{}: {e}", path.display()));
+        let data = serde_json::to_vec_pretty(self).map_err(|e| CliError::input(format!("token file: {e}")))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tokens".into());
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write as _;
+            let mut f = opts.open(&tmp)?;
+            f.write_all(&data)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(e)
+        })
+    }
+}
+
+/// Runs `send`.
+pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
+    let out = runtime.block_on(run_async(args))?;
+    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::input(e.to_string()))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn client_error(e: psd2_client::Error) -> CliError {
+    match e {
+        psd2_client::Error::Config(_) | psd2_client::Error::Missing { .. } | psd2_client::Error::Tls(_) => {
+            CliError::input(e.to_string())
+        }
+        // A role check, or the bank/network refused: the call failed (exit 1).
+        _ => CliError::check(e.to_string()),
+    }
+}
+
+fn scope(s: &str) -> Result<Scope, CliError> {
+    s.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))
+}
+
+fn product(s: &str) -> Result<PaymentProduct, CliError> {
+    s.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))
+}
+
+struct Ctx {
+    client: Client,
+    token_file: Option<PathBuf>,
+    store: TokenFile,
+    sca: Sca,
+    language: Option<String>,
+}
+
+impl Ctx {
+    fn save(&mut self) -> Result<(), CliError> {
+        let path = self.token_file.as_ref().ok_or_else(|| {
+            CliError::input(
+                "this operation keeps tokens or the PKCE verifier: give --token-file FILE (or PSD2_SIGN_TOKEN_FILE)",
+            )
+        })?;
+        self.store.bank = Some(self.client.options().bank.name().to_owned());
+        self.store.base_url = Some(self.client.base_url().to_string());
+        self.store.client_id = Some(self.client.options().client_id.clone());
+        self.store.save(path)
+    }
+
+    /// The stored access token of a scope, else PSD2_SIGN_ACCESS_TOKEN.
+    fn access_token(&self, scope: Scope) -> Result<String, CliError> {
+        if let Some(t) = self.store.tokens.get(scope.as_str()) {
+            return Ok(t.access_token.clone());
+        }
+        if let Some(s) = Secret::from_env(ACCESS_TOKEN_ENV) {
+            return Ok(s.expose().to_owned());
+        }
+        Err(CliError::input(format!(
+            "no {scope} access token: none in the token file, and {ACCESS_TOKEN_ENV} is not set (run consent and token first)"
+        )))
+    }
+
+    fn summary(&self, token: &Token) -> serde_json::Value {
+        json!({
+            "scope": token.scope,
+            "token_type": token.token_type,
+            "expires_in": token.expires_in,
+            "logical_id": token.logical_id,
+            "iban": token.iban,
+            "refresh_token": token.refresh_token.is_some(),
+            "token_file": self.token_file.as_ref().map(|p| p.display().to_string()),
+        })
+    }
+
+    /// Exchanges a code for the pending scope; stores the token; returns its summary.
+    async fn exchange(&mut self, code: &str, state: Option<&str>) -> Result<serde_json::Value, CliError> {
+        let pending = self.store.pending.clone().ok_or_else(|| {
+            CliError::input("no pending consent or payment in the token file (run consent or pay first)")
+        })?;
+        if let Some(s) = state
+            && s != pending.state
+        {
+            return Err(CliError::check(format!(
+                "the redirect's state {s:?} is not the pending one: the callback belongs to another consent"
+            )));
+        }
+        let token = self.client.token_from_code(code, &pending.code_verifier).await.map_err(client_error)?;
+        let key = token.scope.clone().unwrap_or(pending.scope.clone()).to_ascii_uppercase();
+        let summary = self.summary(&token);
+        self.store.tokens.insert(key, token);
+        self.store.pending = None;
+        self.save()?;
+        Ok(summary)
+    }
+
+    /// The SCA URL with our state appended.
+    fn with_state(uri: &str, state: &str) -> String {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        format!("{uri}{sep}state={state}")
+    }
+}
+
+async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
+    let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
+    let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
+    let refs: Vec<&str> =
+        [Some(args.qwac.as_str()), Some(args.qwac_key.as_str()), args.qseal.as_deref(), args.qseal_key.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+    let secrets = args.password.secrets_for(&refs)?;
+    let qwac = Identity::load(&args.qwac_key.parse()?, Some(&args.qwac.parse::<KeyRef>()?), &secrets)?;
+    let qseal = match (&args.qseal, &args.qseal_key) {
+        (Some(c), Some(k)) => Some(Identity::load(&k.parse()?, Some(&c.parse::<KeyRef>()?), &secrets)?),
+        _ => None,
+    };
+    let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
+    let secret = match &args.client_secret_file {
+        Some(p) => Some(Secret::from_file(p)?),
+        None => Secret::from_env(CLIENT_SECRET_ENV),
+    };
+    if let Some(s) = secret {
+        options = options.with_client_secret(s);
+    }
+    for ca in &args.ca {
+        for c in psd2_eidas::load::load_certificates(ca, None)? {
+            options = options.with_extra_root(c);
+        }
+    }
+    if let Some(l) = &args.language {
+        options = options.with_accept_language(l.clone());
+    }
+    let store = match &args.token_file {
+        Some(p) => TokenFile::load(p)?,
+        None => TokenFile::default(),
+    };
+    let client = Client::new(qwac, qseal, options).map_err(client_error)?;
+    let mut ctx = Ctx { client, token_file: args.token_file, store, sca: args.sca, language: args.language };
+
+    match args.op {
+        Op::Consent { scope: s } => consent(&mut ctx, scope(&s)?).await,
+        Op::Token { code, callback } => {
+            let (code, state) = match (code, callback) {
+                (Some(c), _) => (c, None),
+                (None, Some(url)) => parse_callback(&url)?,
+                (None, None) => return Err(CliError::input("give --code or --callback")),
+            };
+            ctx.exchange(&code, state.as_deref()).await
+        }
+        Op::Refresh { scope: s } => {
+            let s = scope(&s)?;
+            let refresh = match ctx.store.tokens.get(s.as_str()).and_then(|t| t.refresh_token.clone()) {
+                Some(r) => r,
+                None => Secret::from_env(REFRESH_TOKEN_ENV).map(|r| r.expose().to_owned()).ok_or_else(|| {
+                    CliError::input(format!(
+                        "no {s} refresh token: none in the token file, and {REFRESH_TOKEN_ENV} is not set"
+                    ))
+                })?,
+            };
+            let token = ctx.client.refresh(&refresh).await.map_err(client_error)?;
+            let summary = ctx.summary(&token);
+            ctx.store.tokens.insert(s.as_str().to_owned(), token);
+            if ctx.token_file.is_some() {
+                ctx.save()?;
+            } else {
+                return Err(CliError::input("refresh: give --token-file to keep the new tokens"));
+            }
+            Ok(summary)
+        }
+        Op::Accounts => {
+            let t = ctx.access_token(Scope::Ais)?;
+            to_json(ctx.client.accounts(&t).await.map_err(client_error)?)
+        }
+        Op::Account { id } => {
+            let t = ctx.access_token(Scope::Ais)?;
+            to_json(ctx.client.account(&t, &id).await.map_err(client_error)?)
+        }
+        Op::Transactions { id, from, to, next } => {
+            let t = ctx.access_token(Scope::Ais)?;
+            let page = ctx
+                .client
+                .transactions(&t, &id, from.as_deref(), to.as_deref(), next.as_deref())
+                .await
+                .map_err(client_error)?;
+            to_json(page)
+        }
+        Op::Pay(p) => pay(&mut ctx, p).await,
+        Op::PaymentStatus { payment_id, product: prod } => {
+            let (prod, id) = last_payment(&ctx, payment_id, prod)?;
+            let bearer = ctx.store.tokens.get("PIS").map(|t| t.access_token.clone());
+            to_json(ctx.client.payment_status(prod, &id, bearer.as_deref()).await.map_err(client_error)?)
+        }
+        Op::Payment { payment_id, product: prod } => {
+            let (prod, id) = last_payment(&ctx, payment_id, prod)?;
+            let t = ctx.access_token(Scope::Pis)?;
+            to_json(ctx.client.payment(&t, prod, &id).await.map_err(client_error)?)
+        }
+        Op::Funds { iban, amount, currency } => {
+            let t = ctx.access_token(Scope::Caf)?;
+            let req = FundsRequest::new(iban, Amount::new(amount, currency));
+            to_json(ctx.client.funds_confirmation(&t, &req).await.map_err(client_error)?)
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, CliError> {
+    serde_json::to_value(v).map_err(|e| CliError::input(e.to_string()))
+}
+
+fn last_payment(ctx: &Ctx, id: Option<String>, prod: Option<String>) -> Result<(PaymentProduct, String), CliError> {
+    let last = ctx.store.payment.as_ref();
+    let id = id.or_else(|| last.map(|p| p.payment_id.clone())).ok_or_else(|| {
+        CliError::input("no payment id: give --payment-id, or initiate one with pay and a token file")
+    })?;
+    let prod = prod.or_else(|| last.map(|p| p.product.clone())).unwrap_or_else(|| "sepa-credit-transfers".into());
+    Ok((product(&prod)?, id))
+}
+
+/// `code` and `state` from a redirect URL.
+fn parse_callback(url: &str) -> Result<(String, Option<String>), CliError> {
+    let query = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or(q)).unwrap_or("");
+    let mut code = None;
+    let mut state = None;
+    let mut error = None;
+    for kv in query.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let v = percent_decode(v);
+        match k {
+            "code" => code = Some(v),
+            "state" => state = Some(v),
+            "error" => error = Some(v),
+            _ => {}
+        }
+    }
+    if let Some(e) = error {
+        return Err(CliError::check(format!("the bank redirected with error {e:?}")));
+    }
+    let code = code.filter(|c| !c.is_empty()).ok_or_else(|| CliError::input("--callback: the URL has no code"))?;
+    Ok((code, state))
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliError> {
+    let pkce = Pkce::generate().map_err(client_error)?;
+    let state = psd2_client::pkce::random_token(16).map_err(client_error)?;
+    if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
+        return Err(CliError::input(
+            "consent keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto)",
+        ));
+    }
+    let uris = ctx.client.consent_uris(scope, &pkce).await.map_err(client_error)?;
+    let chosen = ctx
+        .language
+        .as_deref()
+        .and_then(|l| uris.iter().find(|u| u.language.eq_ignore_ascii_case(l)))
+        .or_else(|| uris.first())
+        .ok_or_else(|| CliError::check("consent-uris: the bank returned no consent URI"))?
+        .consent_uri
+        .clone();
+    ctx.store.pending = Some(Pending {
+        scope: scope.as_str().to_owned(),
+        code_verifier: pkce.verifier().to_owned(),
+        state: state.clone(),
+    });
+    match ctx.sca {
+        Sca::Manual => {
+            ctx.save()?;
+            Ok(json!({
+                "scope": scope.as_str(),
+                "state": state,
+                "sca_uri": Ctx::with_state(&chosen, &state),
+                "consent_uris": uris,
+                "next": "the PSU opens sca_uri; then: psd2-sign send ... token --callback '<redirect URL>' (or --code CODE)",
+            }))
+        }
+        Sca::Auto => {
+            let code = ctx.client.psu_authorize(&chosen, &state).await.map_err(client_error)?;
+            let token = ctx.exchange_or_print(&code, &state).await?;
+            Ok(json!({ "scope": scope.as_str(), "token": token }))
+        }
+    }
+}
+
+impl Ctx {
+    /// After an automated PSU step: exchange and store (token file), or print the token when
+    /// there is no token file (the only way to get it then).
+    async fn exchange_or_print(&mut self, code: &str, state: &str) -> Result<serde_json::Value, CliError> {
+        if self.token_file.is_some() {
+            return self.exchange(code, Some(state)).await;
+        }
+        let pending = self.store.pending.take().ok_or_else(|| CliError::input("no pending consent"))?;
+        let token = self.client.token_from_code(code, &pending.code_verifier).await.map_err(client_error)?;
+        let mut summary = self.summary(&token);
+        summary["access_token"] = json!(token.access_token);
+        summary["refresh_token"] = json!(token.refresh_token);
+        Ok(summary)
+    }
+}
+
+async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
+    let prod = product(&p.product)?;
+    let body = match &p.body {
+        Some(src) => read_body(src)?,
+        None => {
+            let (Some(iban), Some(name), Some(amount)) = (p.creditor_iban, p.creditor_name, p.amount) else {
+                return Err(CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount"));
+            };
+            let mut req = PaymentRequest::new(iban, name, Amount::new(amount, p.currency));
+            req.debtor_account = p.debtor_iban.map(AccountRef::iban);
+            req.endtoend_identification = p.end_to_end_id;
+            req.remittance_information_unstructured = p.remittance;
+            req.to_body().map_err(client_error)?
+        }
+    };
+    if p.use_token {
+        let t = ctx.access_token(Scope::Pis)?;
+        let init = ctx.client.initiate_payment(prod, body, PisAuth::Bearer(&t)).await.map_err(client_error)?;
+        ctx.store.payment = Some(LastPayment { product: prod.as_str().into(), payment_id: init.payment_id.clone() });
+        if ctx.token_file.is_some() {
+            ctx.save()?;
+        }
+        return to_json(init);
+    }
+    if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
+        return Err(CliError::input(
+            "pay keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto or --use-token)",
+        ));
+    }
+    let pkce = Pkce::generate().map_err(client_error)?;
+    let state = psd2_client::pkce::random_token(16).map_err(client_error)?;
+    let init = ctx.client.initiate_payment(prod, body, PisAuth::Pkce(&pkce)).await.map_err(client_error)?;
+    ctx.store.payment = Some(LastPayment { product: prod.as_str().into(), payment_id: init.payment_id.clone() });
+    ctx.store.pending =
+        Some(Pending { scope: "PIS".into(), code_verifier: pkce.verifier().to_owned(), state: state.clone() });
+    let sca_uri = init
+        .sca_uri
+        .clone()
+        .ok_or_else(|| CliError::check(format!("payment {}: the bank sent no SCA URL (Location)", init.payment_id)))?;
+    match ctx.sca {
+        Sca::Manual => {
+            ctx.save()?;
+            Ok(json!({
+                "payment_id": init.payment_id,
+                "payment_status": init.payment_status,
+                "product": prod.as_str(),
+                "state": state,
+                "sca_uri": Ctx::with_state(&sca_uri, &state),
+                "next": "the PSU signs at sca_uri; then: psd2-sign send ... token --callback '<redirect URL>' (or --code CODE)",
+            }))
+        }
+        Sca::Auto => {
+            let code = ctx.client.psu_authorize(&sca_uri, &state).await.map_err(client_error)?;
+            let token = ctx.exchange_or_print(&code, &state).await?;
+            let status = ctx.client.payment_status(prod, &init.payment_id, None).await.map_err(client_error)?;
+            Ok(json!({
+                "payment_id": init.payment_id,
+                "product": prod.as_str(),
+                "payment_status": status.payment_status,
+                "token": token,
+            }))
+        }
+    }
+}
+
+fn read_body(src: &str) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    if src == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::input(format!("standard input: {e}")))?;
+        Ok(buf)
+    } else {
+        std::fs::read(src).map_err(|e| CliError::input(format!("{src}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn callback_code_and_state() {
+        let (c, s) = parse_callback("https://tpp.example/cb?code=a%2Bb&state=xyz").unwrap();
+        assert_eq!(c, "a+b");
+        assert_eq!(s.as_deref(), Some("xyz"));
+        assert!(parse_callback("https://tpp.example/cb?error=access_denied").is_err());
+        assert!(parse_callback("https://tpp.example/cb?state=1").is_err());
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,95 @@
+//! The bank client from Rust: AIS (consent → PSU step → token → accounts → transactions), PIS
+//! (a sealed payment → SCA → PIS token → status) and CAF (consent → token → funds) against a
+//! running embedded sandbox, with the committed test QWAC (mTLS) and QSealC (PIS `Signature`).
+//!
+//! ```sh
+//! psd2-sign sandbox --listen 127.0.0.1:8443 ...          # prints its URL and server CA file
+//! PSD2_SANDBOX_URL=https://127.0.0.1:8443 PSD2_SANDBOX_CA=/path/to/server-ca.pem \
+//!   PSD2_SANDBOX_CLIENT_ID=… PSD2_SIGN_CLIENT_SECRET=… cargo run --example belfius_sandbox
+//! ```
+//!
+//! Without `PSD2_SANDBOX_URL` it prints this usage and exits 0. The same code talks to the live
+//! banks with `Environment::Live` and the production certificates.
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "an example prints what it did")]
+
+use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
+use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
+use psd2_eidas::{Identity, Secret, Secrets, load};
+
+const USAGE: &str = "usage: PSD2_SANDBOX_URL=https://127.0.0.1:PORT PSD2_SANDBOX_CA=server-ca.pem \
+PSD2_SANDBOX_CLIENT_ID=ID PSD2_SIGN_CLIENT_SECRET=SECRET cargo run --example belfius_sandbox\n\
+(start the sandbox first: psd2-sign sandbox ...)";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Ok(url) = std::env::var("PSD2_SANDBOX_URL") else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let client_id = std::env::var("PSD2_SANDBOX_CLIENT_ID").map_err(|_| "set PSD2_SANDBOX_CLIENT_ID")?;
+    let secret = Secret::from_env("PSD2_SIGN_CLIENT_SECRET").ok_or("set PSD2_SIGN_CLIENT_SECRET")?;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa");
+    let qwac = Identity::load(
+        &format!("{dir}/qwac.key").parse()?,
+        Some(&format!("{dir}/qwac-chain.pem").parse()?),
+        &Secrets::none(),
+    )?;
+    let qseal = Identity::load(
+        &format!("{dir}/qseal.key").parse()?,
+        Some(&format!("{dir}/qseal-chain.pem").parse()?),
+        &Secrets::none(),
+    )?;
+    let mut options =
+        ClientOptions::new(Bank::Belfius, Environment::Custom(url), client_id, "https://tpp.example.com/callback")
+            .with_client_secret(secret);
+    // The sandbox's server CA is trusted only because it is named here.
+    if let Ok(ca) = std::env::var("PSD2_SANDBOX_CA") {
+        for c in load::load_certificates(ca.as_ref(), None)? {
+            options = options.with_extra_root(c);
+        }
+    }
+    let client = Client::new(qwac, Some(qseal), options)?;
+
+    // AIS.
+    let pkce = Pkce::generate()?;
+    let state = psd2_client::pkce::random_token(16)?;
+    let uris = client.consent_uris(Scope::Ais, &pkce).await?;
+    let consent = uris.first().ok_or("no consent URI")?;
+    let code = client.psu_authorize(&consent.consent_uri, &state).await?;
+    let ais = client.token_from_code(&code, pkce.verifier()).await?;
+    println!("AIS token: scope {:?}, expires_in {:?}", ais.scope, ais.expires_in);
+    let accounts = client.accounts(&ais.access_token).await?;
+    for a in &accounts.accounts {
+        let details = client.account(&ais.access_token, &a.logical_id).await?;
+        let page = client.transactions(&ais.access_token, &a.logical_id, None, None, None).await?;
+        println!(
+            "  {} {:?} balance {:?}, {} transactions",
+            a.logical_id,
+            a.iban,
+            details.balance,
+            page.embedded.transactions.len()
+        );
+    }
+
+    // PIS: sealed initiation, the PSU signs, the code becomes a PIS token.
+    let body = PaymentRequest::new("BE71096123456769", "Example Payee", Amount::new("12.34", "EUR")).to_body()?;
+    let pkce = Pkce::generate()?;
+    let init = client.initiate_payment(PaymentProduct::SepaCreditTransfers, body, PisAuth::Pkce(&pkce)).await?;
+    let sca = init.sca_uri.as_deref().ok_or("no SCA URL")?;
+    let code = client.psu_authorize(sca, &state).await?;
+    let pis = client.token_from_code(&code, pkce.verifier()).await?;
+    let status = client.payment_status(PaymentProduct::SepaCreditTransfers, &init.payment_id, None).await?;
+    let details = client.payment(&pis.access_token, PaymentProduct::SepaCreditTransfers, &init.payment_id).await?;
+    println!("payment {}: {} ({:?})", init.payment_id, status.payment_status, details.instructed_amount);
+
+    // CAF.
+    let pkce = Pkce::generate()?;
+    let uris = client.consent_uris(Scope::Caf, &pkce).await?;
+    let code = client.psu_authorize(&uris.first().ok_or("no consent URI")?.consent_uri, &state).await?;
+    let caf = client.token_from_code(&code, pkce.verifier()).await?;
+    let funds = client
+        .funds_confirmation(&caf.access_token, &FundsRequest::new("BE68539007547034", Amount::new("12.34", "EUR")))
+        .await?;
+    println!("funds available for 12.34 EUR: {}", funds.funds_available);
+    Ok(())
+}
