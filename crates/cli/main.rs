@@ -16,6 +16,7 @@ mod csr;
 mod hsm;
 mod httpsig;
 mod inspect;
+mod sandbox;
 mod send;
 
 /// Seal, verify and send PSD2 requests with eIDAS QWAC/QSealC certificates.
@@ -42,6 +43,8 @@ enum Command {
     Sign(httpsig::SignArgs),
     /// Check a sealed request like a bank: digest, signature, keyId/certificate, clock skew.
     Verify(httpsig::VerifyArgs),
+    /// Run the embedded sandbox bank (Belfius-shaped, mTLS) on a local port until Ctrl-C.
+    Sandbox(sandbox::Args),
     /// Call the bank (Belfius, Banx, a sandbox): consent, token, accounts, pay, funds, over mTLS.
     Send(Box<send::Args>),
 }
@@ -65,6 +68,7 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Csr(args) => csr::run(args),
         Command::Sign(args) => httpsig::run_sign(args),
         Command::Verify(args) => httpsig::run_verify(args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Send(args) => send::run(*args),
     }
 }

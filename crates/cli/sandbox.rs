@@ -1,0 +1,128 @@
+//! `psd2-sign sandbox`: run the embedded sandbox bank (docs/sandbox-api.md) until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, ServerIdentity};
+use psd2_eidas::{Certificate, Secret};
+
+use crate::common::CliError;
+
+/// Arguments of `psd2-sign sandbox`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// TPP trust anchor(s) (PEM/DER; repeatable): client QWAC chains must verify against one.
+    /// Default: ca.pem of the ec/ and rsa/ sets of --test-certs.
+    #[arg(long, value_name = "FILE")]
+    ca: Vec<PathBuf>,
+    /// Server certificate chain (leaf first). Default: an ephemeral server CA and a certificate
+    /// for localhost and 127.0.0.1, made at start-up.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Server private key (unencrypted PEM/DER), with --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Onboard a client id (repeatable; the n-th goes with the n-th --client-secret-file and
+    /// --qseal). Default: the demo client of --test-certs.
+    #[arg(long, value_name = "ID")]
+    client_id: Vec<String>,
+    /// File whose first line is the client secret of the matching --client-id.
+    #[arg(long, value_name = "FILE")]
+    client_secret_file: Vec<PathBuf>,
+    /// The registered QSealC of the matching --client-id (verifies PIS Signature headers).
+    #[arg(long, value_name = "FILE")]
+    qseal: Vec<PathBuf>,
+    /// The committed test PKI directory the defaults come from.
+    #[arg(long, value_name = "DIR", default_value = "test-certs")]
+    test_certs: PathBuf,
+    /// Where to write the ephemeral server CA (PEM). Default: a file in the temporary directory.
+    #[arg(long, value_name = "FILE")]
+    server_ca_out: Option<PathBuf>,
+}
+
+fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
+    psd2_eidas::load::load_certificates(path, None)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::input(format!("{}: no certificate", path.display())))
+}
+
+fn config(args: &Args) -> Result<SandboxConfig, CliError> {
+    let err = |e: psd2_client::sandbox::Error| CliError::input(e.to_string());
+    let server = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => ServerIdentity::from_files(c, k).map_err(err)?,
+        _ => ServerIdentity::ephemeral().map_err(err)?,
+    };
+    let anchors_from = if args.ca.is_empty() {
+        ["ec", "rsa"].iter().map(|s| args.test_certs.join(s).join("ca.pem")).collect()
+    } else {
+        args.ca.clone()
+    };
+    let mut anchors = Vec::new();
+    for p in &anchors_from {
+        anchors.extend(psd2_eidas::load::load_certificates(p, None)?);
+    }
+    let mut config = SandboxConfig::new(anchors, server);
+    if args.client_id.is_empty() {
+        if !args.client_secret_file.is_empty() || !args.qseal.is_empty() {
+            return Err(CliError::input("--client-secret-file and --qseal go with --client-id"));
+        }
+        let qseal = first_certificate(&args.test_certs.join("rsa").join("qseal.pem"))?;
+        config = config.with_client(DEMO_CLIENT_ID, Secret::new(DEMO_CLIENT_SECRET), qseal);
+    } else {
+        if args.client_secret_file.len() != args.client_id.len() || args.qseal.len() != args.client_id.len() {
+            return Err(CliError::input(
+                "each --client-id needs one --client-secret-file and one --qseal, in the same order",
+            ));
+        }
+        for ((id, secret), qseal) in args.client_id.iter().zip(&args.client_secret_file).zip(&args.qseal) {
+            let secret = Secret::from_file(secret)?;
+            config = config.with_client(id, secret, first_certificate(qseal)?);
+        }
+    }
+    Ok(config)
+}
+
+/// Runs the sandbox until Ctrl-C.
+pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
+    let config = config(&args)?;
+    let anchors: Vec<String> = config.tpp_trust_anchors.iter().map(|c| c.subject().to_display()).collect();
+    let clients: Vec<String> = config
+        .clients
+        .iter()
+        .map(|(id, c)| format!("{id} (QSealC {}, serial {})", c.qseal.subject().to_display(), c.qseal.serial_hex()))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let sandbox =
+            Sandbox::start(config, args.listen).await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
+        let addr = sandbox.local_addr();
+        println!("sandbox bank listening on https://{addr}");
+        if let Some(ca) = sandbox.server_ca() {
+            let path = args.server_ca_out.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("psd2-sign-sandbox-{}-server-ca.pem", addr.port()))
+            });
+            std::fs::write(&path, ca.to_pem())
+                .map_err(|e| CliError::input(format!("writing the server CA to {}: {e}", path.display())))?;
+            println!("server CA (trust it explicitly, e.g. --ca): {}", path.display());
+        }
+        for a in &anchors {
+            println!("TPP trust anchor: {a}");
+        }
+        for c in &clients {
+            println!("client: {c}");
+        }
+        println!("Ctrl-C to stop");
+        tokio::signal::ctrl_c().await.map_err(|e| CliError::input(format!("waiting for Ctrl-C: {e}")))?;
+        sandbox.shutdown().await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
+        println!("sandbox stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
