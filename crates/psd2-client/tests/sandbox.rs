@@ -458,10 +458,15 @@ async fn request_id_accept_pkce_and_client_checks() {
 
 /// A fresh test CA in `dir` and a QWAC of the test TPP with `roles`.
 fn issue_qwac(dir: &Path, roles: Vec<Role>) -> (Certificate, Identity) {
+    issue_qwac_for(dir, roles, "PSDBE-NBB-0999.888.777")
+}
+
+/// A fresh test CA in `dir` and a QWAC of the TPP `organization_identifier` with `roles`.
+fn issue_qwac_for(dir: &Path, roles: Vec<Role>, organization_identifier: &str) -> (Certificate, Identity) {
     let ca = CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::P256, ..Default::default() }).unwrap();
     let subject = Psd2Subject {
         organization: "Example TPP NV".into(),
-        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+        organization_identifier: organization_identifier.into(),
         roles,
         nca_name: "National Bank of Belgium".into(),
         nca_id: "BE-NBB".into(),
@@ -503,6 +508,43 @@ async fn qwac_without_the_role_gets_403_role_missing() {
     assert_error(&body(r).await, 403, "role_missing");
     let (code, verifier) = consent(&c, &base, "AIS").await;
     exchange(&c, &base, &code, &verifier).await;
+    sandbox.shutdown().await.unwrap();
+}
+
+/// `GET /consent-uris?scope=AIS` with the demo client id.
+async fn consent_status(c: &reqwest::Client, base: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let (_, challenge) = pkce();
+    let r = c
+        .get(format!("{base}/consent-uris?scope=AIS"))
+        .header("Request-ID", rid())
+        .header("Accept", accept(4))
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Code-Challenge-Method", "S256")
+        .header("Code-Challenge", &challenge)
+        .header("Redirect-URI", REDIRECT)
+        .send()
+        .await
+        .unwrap();
+    body(r).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn not_a_qwac_or_another_tpp_gets_403_invalid_certificate() {
+    // a QSealC (QcType eseal, no extendedKeyUsage) passes TLS but is not a QWAC
+    let (sandbox, base) = start(Vec::new()).await;
+    let qseal = identity(&certs().join("ec/qseal.key"), &certs().join("ec/qseal-chain.pem"));
+    let got = consent_status(&http(&qseal, &sandbox), &base).await;
+    assert_error(&got, 403, "invalid_certificate");
+    assert!(got.2["error_description"].as_str().unwrap().contains("QcType web"), "{}", got.2);
+    sandbox.shutdown().await.unwrap();
+
+    // a QWAC of another TPP (organizationIdentifier) than the client id's registered QSealC
+    let dir = tempfile::tempdir().unwrap();
+    let (root, other) = issue_qwac_for(dir.path(), Role::ALL.to_vec(), "PSDBE-NBB-0111.222.333");
+    let (sandbox, base) = start(vec![root]).await;
+    let got = consent_status(&http(&other, &sandbox), &base).await;
+    assert_error(&got, 403, "invalid_certificate");
+    assert!(got.2["error_description"].as_str().unwrap().contains("PSDBE-NBB-0111.222.333"), "{}", got.2);
     sandbox.shutdown().await.unwrap();
 }
 
