@@ -425,13 +425,15 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
                 })?,
             };
             let token = ctx.client.refresh(&refresh).await.map_err(client_error)?;
-            let summary = ctx.summary(&token);
-            ctx.store.tokens.insert(s.as_str().to_owned(), token);
-            if ctx.token_file.is_some() {
-                ctx.save()?;
-            } else {
-                return Err(CliError::input("refresh: give --token-file to keep the new tokens"));
+            let mut summary = ctx.summary(&token);
+            if ctx.token_file.is_none() {
+                // The old pair no longer works: without a token file the new one is printed.
+                summary["access_token"] = json!(token.access_token);
+                summary["refresh_token"] = json!(token.refresh_token);
+                return Ok(summary);
             }
+            ctx.store.tokens.insert(s.as_str().to_owned(), token);
+            ctx.save()?;
             Ok(summary)
         }
         Op::Accounts => {
