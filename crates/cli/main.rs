@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod ca;
 mod common;
 mod csr;
+mod demo;
 mod hsm;
 mod httpsig;
 mod inspect;
@@ -47,9 +48,12 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Call the bank (Belfius, Banx, a sandbox): consent, token, accounts, pay, funds, over mTLS.
     Send(Box<send::Args>),
+    /// A full AIS + PIS + CAF round trip against the embedded sandbox bank (no setup needed).
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     match try_main() {
         Ok(code) => code,
         Err(e) => {
@@ -70,5 +74,24 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Verify(args) => httpsig::run_verify(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Send(args) => send::run(*args),
+        Command::Demo(args) => demo::run(args),
     }
+}
+
+/// `psd2-sign ... | head` closes stdout early; `print!` then panics with a broken pipe. That is
+/// not an error of ours: leave quietly with the usual status of a process killed by SIGPIPE.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -1,0 +1,222 @@
+//! `psd2-sign demo`: a full AIS + PIS + CAF round trip against the embedded sandbox bank, with
+//! nothing to set up. A fresh test PKI is made in a temporary directory (a QTSP-shaped test CA,
+//! a QWAC and a QSealC for a fictitious TPP), the sandbox starts on 127.0.0.1 trusting that CA,
+//! and the same bank client that talks to Belfius and Banx runs every flow over mTLS.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
+use psd2_client::sandbox::{Sandbox, SandboxConfig, ServerIdentity};
+use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
+use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
+use psd2_eidas::{Identity, Role, Secret, Signer, load};
+
+use crate::common::CliError;
+
+/// Arguments of `demo` (none needed).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Keep the temporary test PKI (its path is printed) instead of deleting it.
+    #[arg(long)]
+    keep: bool,
+}
+
+const CLIENT_ID: &str = "demo-tpp";
+const REDIRECT: &str = "https://tpp.example.com/callback";
+
+/// Removes the temporary directory when the demo ends, however it ends.
+struct TempDir(PathBuf, bool);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn fail(what: &str) -> impl Fn(psd2_client::Error) -> CliError + '_ {
+    move |e| CliError::check(format!("demo: {what}: {e}"))
+}
+
+fn step(area: &str, text: impl std::fmt::Display) {
+    println!("  {area:<4} {text}");
+}
+
+/// Runs `demo`.
+pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
+    let mut nonce = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CliError::input("no randomness"))?;
+    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = TempDir(std::env::temp_dir().join(format!("psd2-sign-demo-{hex}")), args.keep);
+
+    println!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank");
+    let (qwac, qseal, anchor) = test_pki(&dir.0)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(round_trip(qwac, qseal, anchor))?;
+    if args.keep {
+        println!("test PKI kept in {}", dir.0.display());
+    }
+    println!("demo complete: every call succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A test CA, and a QWAC (all four roles) and a QSealC issued by it, as in-memory identities.
+fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate), CliError> {
+    let err = |e: psd2_ca::Error| CliError::input(format!("demo: test PKI: {e}"));
+    let ca =
+        CertificateAuthority::init(&dir.join("ca"), &InitOptions { key_type: KeyType::P256, ..Default::default() })
+            .map_err(err)?;
+    let tpp = Psd2Subject {
+        organization: "Demo TPP NV".into(),
+        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+        roles: Role::ALL.to_vec(),
+        nca_name: "National Bank of Belgium".into(),
+        nca_id: "BE-NBB".into(),
+        country: None,
+    };
+    let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
+    qwac.ev =
+        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    let mut qseal = IssueRequest::new(CertKind::Qseal, tpp);
+    // Belfius seals payment initiations with RS256: an RSA QSealC.
+    qseal.key = Some(psd2_ca::SubjectKey::Generate(KeyType::Rsa2048));
+    let mut identities = Vec::new();
+    for (name, req) in [("QWAC", qwac), ("QSealC", qseal)] {
+        let issued = ca.issue(&req).map_err(err)?;
+        let pem = issued.private_key.as_ref().ok_or_else(|| CliError::input("demo: no generated key"))?;
+        let key = load::load_bytes(pem.as_bytes(), name, None)?.key.ok_or_else(|| CliError::input("demo: no key"))?;
+        let signer: Arc<dyn Signer> = Arc::new(key);
+        let id = Identity::new(issued.chain.clone(), signer)?;
+        let c = id.certificate();
+        let cn = c.subject().get("2.5.4.3").unwrap_or_default();
+        step(
+            "PKI",
+            format!(
+                "{name} CN={cn}, {} {}, serial {}",
+                c.subject().get("2.5.4.97").unwrap_or_default(),
+                c.public_key().kind(),
+                c.serial_hex()
+            ),
+        );
+        identities.push(id);
+    }
+    let qseal = identities.pop().ok_or_else(|| CliError::input("demo: no QSealC"))?;
+    let qwac = identities.pop().ok_or_else(|| CliError::input("demo: no QWAC"))?;
+    Ok((qwac, qseal, ca.root_certificate().clone()))
+}
+
+async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certificate) -> Result<(), CliError> {
+    let secret = Secret::new(hex_secret()?);
+    let server = ServerIdentity::ephemeral().map_err(|e| CliError::input(format!("demo: sandbox: {e}")))?;
+    let config =
+        SandboxConfig::new(vec![anchor], server).with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone());
+    let sandbox = Sandbox::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(|e| CliError::input(format!("demo: cannot start the sandbox: {e}")))?;
+    let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
+    step("BANK", format!("sandbox listening on {url} (mTLS required, server CA trusted by name only)"));
+    let server_ca = sandbox.server_ca().cloned().ok_or_else(|| CliError::input("demo: sandbox has no server CA"))?;
+    let options = ClientOptions::new(Bank::Belfius, Environment::Custom(url), CLIENT_ID, REDIRECT)
+        .with_client_secret(secret)
+        .with_extra_root(server_ca)
+        .without_public_roots();
+    let client = Client::new(qwac, Some(qseal), options).map_err(fail("client"))?;
+
+    // AIS: consent, the PSU's SCA, token, accounts, details, transactions.
+    let pkce = Pkce::generate().map_err(fail("PKCE"))?;
+    let uris = client.consent_uris(Scope::Ais, &pkce).await.map_err(fail("AIS consent-uris"))?;
+    let uri = uris.first().ok_or_else(|| CliError::check("demo: no consent URI"))?;
+    step("AIS", format!("consent URI ({}) with PKCE S256", uri.language));
+    let code = client.psu_authorize(&uri.consent_uri, "demo-ais").await.map_err(fail("AIS SCA"))?;
+    let token = client.token_from_code(&code, pkce.verifier()).await.map_err(fail("AIS token"))?;
+    step(
+        "AIS",
+        format!(
+            "PSU consented; token scope {}, expires in {} s",
+            token.scope.as_deref().unwrap_or("?"),
+            token.expires_in.as_deref().unwrap_or("?")
+        ),
+    );
+    let list = client.accounts(&token.access_token).await.map_err(fail("accounts"))?;
+    for a in &list.accounts {
+        let details = client.account(&token.access_token, &a.logical_id).await.map_err(fail("account"))?;
+        let page = client
+            .transactions(&token.access_token, &a.logical_id, None, None, None)
+            .await
+            .map_err(fail("transactions"))?;
+        step(
+            "AIS",
+            format!(
+                "{} balance {} {}, {} transactions",
+                details.iban.as_deref().unwrap_or("?"),
+                details.balance.as_deref().unwrap_or("?"),
+                details.currency.as_deref().unwrap_or(""),
+                page.embedded.transactions.len()
+            ),
+        );
+    }
+    let refreshed =
+        client.refresh(token.refresh_token.as_deref().unwrap_or_default()).await.map_err(fail("refresh"))?;
+    client.accounts(&refreshed.access_token).await.map_err(fail("accounts after refresh"))?;
+    step("AIS", "token refreshed; the new pair works");
+
+    // PIS: a payment sealed with the QSealC, the PSU's SCA, the PIS token, the status.
+    let payment = PaymentRequest::new("BE71096123456769", "Demo Shop", Amount::new("12.34", "EUR"));
+    let pkce = Pkce::generate().map_err(fail("PKCE"))?;
+    let body = payment.to_body().map_err(fail("payment body"))?;
+    let init = client
+        .initiate_payment(PaymentProduct::SepaCreditTransfers, body, PisAuth::Pkce(&pkce))
+        .await
+        .map_err(fail("payment initiation"))?;
+    step(
+        "PIS",
+        format!(
+            "payment {} sealed (RS256 Signature header) and received: {}",
+            init.payment_id,
+            init.payment_status.as_deref().unwrap_or("?")
+        ),
+    );
+    let sca = init.sca_uri.as_deref().ok_or_else(|| CliError::check("demo: no SCA URL in Location"))?;
+    let code = client.psu_authorize(sca, "demo-pis").await.map_err(fail("PIS SCA"))?;
+    let pis = client.token_from_code(&code, pkce.verifier()).await.map_err(fail("PIS token"))?;
+    let status = client
+        .payment_status(PaymentProduct::SepaCreditTransfers, &init.payment_id, Some(&pis.access_token))
+        .await
+        .map_err(fail("payment status"))?;
+    step("PIS", format!("PSU signed; status {}", status.payment_status));
+    if status.payment_status != "ACSC" {
+        return Err(CliError::check(format!("demo: payment status {} (expected ACSC)", status.payment_status)));
+    }
+
+    // CAF: consent, token, two funds checks.
+    let pkce = Pkce::generate().map_err(fail("PKCE"))?;
+    let uris = client.consent_uris(Scope::Caf, &pkce).await.map_err(fail("CAF consent-uris"))?;
+    let uri = uris.first().ok_or_else(|| CliError::check("demo: no consent URI"))?;
+    let code = client.psu_authorize(&uri.consent_uri, "demo-caf").await.map_err(fail("CAF SCA"))?;
+    let caf = client.token_from_code(&code, pkce.verifier()).await.map_err(fail("CAF token"))?;
+    for (iban, amount, expected) in [("BE68539007547034", "100.00", true), ("BE71096123456769", "500.00", false)] {
+        let answer = client
+            .funds_confirmation(&caf.access_token, &FundsRequest::new(iban, Amount::new(amount, "EUR")))
+            .await
+            .map_err(fail("funds confirmation"))?;
+        step("CAF", format!("{amount} EUR on {iban}: funds available {}", answer.funds_available));
+        if answer.funds_available != expected {
+            return Err(CliError::check(format!("demo: funds check on {iban} answered {}", answer.funds_available)));
+        }
+    }
+    sandbox.shutdown().await.map_err(|e| CliError::input(format!("demo: sandbox shutdown: {e}")))?;
+    Ok(())
+}
+
+fn hex_secret() -> Result<String, CliError> {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| CliError::input("no randomness"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
