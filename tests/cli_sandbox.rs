@@ -1,0 +1,149 @@
+//! `psd2-sign sandbox` end to end: the binary serves until SIGINT, prints its address and the
+//! ephemeral server CA path; curl (an independent TLS client) talks to it with the test QWAC.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the sandbox; returns the child, its stdout reader and the lines up to "Ctrl-C to stop".
+fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+        .arg("sandbox")
+        .args(["--listen", "127.0.0.1:0", "--test-certs"])
+        .arg(root().join("test-certs"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("sandbox exited early ({status}): {lines:?}");
+        }
+        let done = line.starts_with("Ctrl-C to stop");
+        lines.push(line.trim_end().to_owned());
+        if done {
+            return (child, out, lines);
+        }
+    }
+}
+
+fn port(lines: &[String]) -> u16 {
+    let l = lines.iter().find(|l| l.starts_with("sandbox bank listening on https://127.0.0.1:")).unwrap();
+    l.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// `curl` GET /consent-uris?scope=AIS with the EC test QWAC; returns (success, stdout).
+fn curl_consent(url_host: &str, port: u16, extra: &[&str], with_cert: bool) -> (bool, String) {
+    let ec = root().join("test-certs/ec");
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-i"]).args(extra);
+    if with_cert {
+        c.arg("--cert").arg(ec.join("qwac-chain.pem")).arg("--key").arg(ec.join("qwac.key"));
+    }
+    c.args(["-H", "Request-ID: 1b4e28ba-2fa1-41d2-883f-0016d3cca427"])
+        .args(["-H", "Accept: application/vnd.belfius.api+json; version=4"])
+        .args(["-H", "Client-ID: psd2-sign-demo"])
+        .args(["-H", "Code-Challenge-Method: S256"])
+        .args(["-H", "Code-Challenge: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"])
+        .args(["-H", "Redirect-URI: https://tpp.example.com/cb"])
+        .arg(format!("https://{url_host}:{port}/consent-uris?scope=AIS"));
+    let out = c.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// SIGINT, then the exit status and the rest of stdout.
+fn interrupt(mut child: Child, mut out: BufReader<ChildStdout>) -> (std::process::ExitStatus, String) {
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    (child.wait().unwrap(), rest)
+}
+
+#[test]
+fn ephemeral_server_ca_demo_client_until_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_out = dir.path().join("server-ca.pem");
+    let (child, out, lines) = spawn(&["--server-ca-out", ca_out.to_str().unwrap()]);
+    let port = port(&lines);
+    assert!(lines.iter().any(|l| l == &format!("server CA (trust it explicitly, e.g. --ca): {}", ca_out.display())));
+    assert!(lines.iter().any(|l| l.starts_with("client: psd2-sign-demo (QSealC ")), "{lines:?}");
+    let ca = ca_out.to_str().unwrap();
+    let (ok, text) = curl_consent("127.0.0.1", port, &["--cacert", ca], true);
+    assert!(ok && text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("https://127.0.0.1:{port}/sca/authorize?ticket=")), "{text}");
+    // the server certificate also names localhost
+    let (ok, text) = curl_consent("localhost", port, &["--cacert", ca], true);
+    assert!(ok && text.starts_with("HTTP/1.1 200"), "{text}");
+    // no client certificate: refused in the handshake
+    let (ok, _) = curl_consent("127.0.0.1", port, &["--cacert", ca], false);
+    assert!(!ok);
+    let (status, rest) = interrupt(child, out);
+    assert!(status.success(), "{status}");
+    assert!(rest.contains("sandbox stopped"), "{rest}");
+}
+
+#[test]
+fn given_server_identity_trust_anchor_and_client() {
+    // The RSA test QWAC as the server's certificate (serverAuth, tpp.example.com), the EC test CA
+    // as the only TPP anchor, the EC QSealC registered for a client id given on the command line.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let rsa = root().join("test-certs/rsa");
+    let ec = root().join("test-certs/ec");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (child, out, lines) = spawn(&[
+        "--ca",
+        &s(&ec.join("ca.pem")),
+        "--cert",
+        &s(&rsa.join("qwac-chain.pem")),
+        "--key",
+        &s(&rsa.join("qwac.key")),
+        "--client-id",
+        "psd2-sign-demo",
+        "--client-secret-file",
+        &s(&secret),
+        "--qseal",
+        &s(&ec.join("qseal.pem")),
+    ]);
+    let port = port(&lines);
+    assert!(!lines.iter().any(|l| l.starts_with("server CA")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("TPP trust anchor: ")).count(), 1);
+    let resolve = format!("tpp.example.com:{port}:127.0.0.1");
+    let (ok, text) =
+        curl_consent("tpp.example.com", port, &["--resolve", &resolve, "--cacert", &s(&rsa.join("ca.pem"))], true);
+    assert!(ok && text.starts_with("HTTP/1.1 200"), "{text}");
+    let (status, _) = interrupt(child, out);
+    assert!(status.success());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+            .arg("sandbox")
+            .args(["--listen", "127.0.0.1:0", "--test-certs"])
+            .arg(root().join("test-certs"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--client-id", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--client-secret-file"), "{o:?}");
+    let o = run(&["--cert", "server.pem"]);
+    assert_eq!(o.status.code(), Some(2), "--cert needs --key");
+    let o = run(&["--ca", "/nonexistent/ca.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+}
