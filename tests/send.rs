@@ -235,3 +235,23 @@ fn refusals_and_input_errors() {
         .unwrap();
     fails(&o, 2, "environment");
 }
+
+#[test]
+fn pkcs12_identities_without_certificate_flags() {
+    let bank = LocalBank::start();
+    let rsa = format!("{CERTS}/rsa");
+    let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+        .args(["send", "--bank", "belfius", "--env", &bank.url, "--client-id", DEMO_CLIENT_ID, "--sca", "auto"])
+        .args(["--qwac-key", &format!("{rsa}/qwac.p12"), "--qseal-key", &format!("{rsa}/qseal.p12")])
+        .args(["--password-file", &format!("{CERTS}/password.txt")])
+        .args(["--ca", bank.path("server-ca.pem").to_str().unwrap()])
+        .args(["pay", "--creditor-iban", "BE71096123456769", "--creditor-name", "Payee", "--amount", "1.00"])
+        .env("PSD2_SIGN_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+        .env_remove("PSD2_SIGN_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let v = ok(&o);
+    assert_eq!(v["payment_status"], "ACSC");
+    // No token file: the PIS token is printed, the only place it exists.
+    assert!(v["token"]["access_token"].is_string(), "{v}");
+}

@@ -42,17 +42,18 @@ pub(crate) struct Args {
     /// sandbox, live, or the base URL of a bank (e.g. the embedded sandbox, https://127.0.0.1:PORT).
     #[arg(long = "env", value_name = "sandbox|live|URL")]
     environment: String,
-    /// QWAC certificate (chain, leaf first), for mTLS.
+    /// QWAC certificate (chain, leaf first), for mTLS; optional when --qwac-key is a PKCS#12.
     #[arg(long, value_name = "CERT")]
-    qwac: String,
+    qwac: Option<String>,
     /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI.
     #[arg(long, value_name = "KEY")]
     qwac_key: String,
-    /// QSealC certificate, for sealing payment initiations (`pay`).
+    /// QSealC certificate, for sealing payment initiations (`pay`); optional when --qseal-key is a
+    /// PKCS#12.
     #[arg(long, value_name = "CERT", requires = "qseal_key")]
     qseal: Option<String>,
     /// QSealC private key.
-    #[arg(long, value_name = "KEY", requires = "qseal")]
+    #[arg(long, value_name = "KEY")]
     qseal_key: Option<String>,
     /// The client id from onboarding.
     #[arg(long, value_name = "ID")]
@@ -371,16 +372,17 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let refs: Vec<&str> =
-        [Some(args.qwac.as_str()), Some(args.qwac_key.as_str()), args.qseal.as_deref(), args.qseal_key.as_deref()]
+        [args.qwac.as_deref(), Some(args.qwac_key.as_str()), args.qseal.as_deref(), args.qseal_key.as_deref()]
             .into_iter()
             .flatten()
             .collect();
     let secrets = args.password.secrets_for(&refs)?;
-    let qwac = Identity::load(&args.qwac_key.parse()?, Some(&args.qwac.parse::<KeyRef>()?), &secrets)?;
-    let qseal = match (&args.qseal, &args.qseal_key) {
-        (Some(c), Some(k)) => Some(Identity::load(&k.parse()?, Some(&c.parse::<KeyRef>()?), &secrets)?),
-        _ => None,
+    let load = |key: &str, cert: Option<&str>| -> Result<Identity, CliError> {
+        let cert: Option<KeyRef> = cert.map(str::parse).transpose()?;
+        Ok(Identity::load(&key.parse()?, cert.as_ref(), &secrets)?)
     };
+    let qwac = load(&args.qwac_key, args.qwac.as_deref())?;
+    let qseal = args.qseal_key.as_deref().map(|k| load(k, args.qseal.as_deref())).transpose()?;
     let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
     let secret = match &args.client_secret_file {
         Some(p) => Some(Secret::from_file(p)?),
