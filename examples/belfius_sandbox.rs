@@ -1,34 +1,50 @@
 //! The bank client from Rust: AIS (consent → PSU step → token → accounts → transactions), PIS
-//! (a sealed payment → SCA → PIS token → status) and CAF (consent → token → funds) against a
-//! running embedded sandbox, with the committed test QWAC (mTLS) and QSealC (PIS `Signature`).
+//! (a sealed payment → SCA → PIS token → status) and CAF (consent → token → funds) against the
+//! embedded sandbox bank, with the committed test QWAC (mTLS) and QSealC (PIS `Signature`).
 //!
 //! ```sh
-//! psd2-sign sandbox --listen 127.0.0.1:8443 ...          # prints its URL and server CA file
-//! PSD2_SANDBOX_URL=https://127.0.0.1:8443 PSD2_SANDBOX_CA=/path/to/server-ca.pem \
+//! cargo run --example belfius_sandbox          # starts the embedded sandbox on 127.0.0.1 itself
+//! # or against a running one (psd2-sign sandbox ...):
+//! PSD2_SANDBOX_URL=https://127.0.0.1:8443 PSD2_SANDBOX_CA=server-ca.pem \
 //!   PSD2_SANDBOX_CLIENT_ID=… PSD2_SIGN_CLIENT_SECRET=… cargo run --example belfius_sandbox
 //! ```
 //!
-//! Without `PSD2_SANDBOX_URL` it prints this usage and exits 0. The same code talks to the live
-//! banks with `Environment::Live` and the production certificates.
+//! The same code talks to the live banks with `Environment::Live` and the production
+//! certificates.
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "an example prints what it did")]
 
+use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
-use psd2_eidas::{Identity, Secret, Secrets, load};
-
-const USAGE: &str = "usage: PSD2_SANDBOX_URL=https://127.0.0.1:PORT PSD2_SANDBOX_CA=server-ca.pem \
-PSD2_SANDBOX_CLIENT_ID=ID PSD2_SIGN_CLIENT_SECRET=SECRET cargo run --example belfius_sandbox\n\
-(start the sandbox first: psd2-sign sandbox ...)";
+use psd2_eidas::{Certificate, Identity, Secret, Secrets, load};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Ok(url) = std::env::var("PSD2_SANDBOX_URL") else {
-        println!("{USAGE}");
-        return Ok(());
-    };
-    let client_id = std::env::var("PSD2_SANDBOX_CLIENT_ID").map_err(|_| "set PSD2_SANDBOX_CLIENT_ID")?;
-    let secret = Secret::from_env("PSD2_SIGN_CLIENT_SECRET").ok_or("set PSD2_SIGN_CLIENT_SECRET")?;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa");
+    let test_certs = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs");
+    // A running sandbox named in the environment, or the embedded one started here.
+    let mut _embedded = None;
+    let (url, client_id, secret, server_ca): (String, String, Secret, Vec<Certificate>) =
+        match std::env::var("PSD2_SANDBOX_URL") {
+            Ok(url) => {
+                let id = std::env::var("PSD2_SANDBOX_CLIENT_ID").map_err(|_| "set PSD2_SANDBOX_CLIENT_ID")?;
+                let secret = Secret::from_env("PSD2_SIGN_CLIENT_SECRET").ok_or("set PSD2_SIGN_CLIENT_SECRET")?;
+                let ca = match std::env::var("PSD2_SANDBOX_CA") {
+                    Ok(ca) => load::load_certificates(ca.as_ref(), None)?,
+                    Err(_) => Vec::new(),
+                };
+                (url, id, secret, ca)
+            }
+            Err(_) => {
+                let config = SandboxConfig::demo(test_certs.as_ref())?;
+                let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
+                let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
+                let ca = sandbox.server_ca().cloned().into_iter().collect();
+                println!("embedded sandbox on {url}");
+                _embedded = Some(sandbox);
+                (url, DEMO_CLIENT_ID.to_owned(), Secret::new(DEMO_CLIENT_SECRET), ca)
+            }
+        };
+    let dir = format!("{test_certs}/rsa");
     let qwac = Identity::load(
         &format!("{dir}/qwac.key").parse()?,
         Some(&format!("{dir}/qwac-chain.pem").parse()?),
@@ -43,10 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ClientOptions::new(Bank::Belfius, Environment::Custom(url), client_id, "https://tpp.example.com/callback")
             .with_client_secret(secret);
     // The sandbox's server CA is trusted only because it is named here.
-    if let Ok(ca) = std::env::var("PSD2_SANDBOX_CA") {
-        for c in load::load_certificates(ca.as_ref(), None)? {
-            options = options.with_extra_root(c);
-        }
+    for c in server_ca {
+        options = options.with_extra_root(c);
     }
     let client = Client::new(qwac, Some(qseal), options)?;
 
