@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
-use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle};
+use psd2_client::sandbox::{
+    Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, Sandbox, SandboxConfig, SandboxHandle,
+};
 use psd2_eidas::{Certificate, Identity, Role, Secrets};
 use psd2_httpsig::PisEncoding;
 use reqwest::StatusCode;
@@ -45,8 +47,13 @@ fn accept(v: u32) -> String {
 
 /// A sandbox with the demo configuration plus `extra` trust anchors.
 async fn start(extra: Vec<Certificate>) -> (SandboxHandle, String) {
+    start_with(extra, Clock::System).await
+}
+
+async fn start_with(extra: Vec<Certificate>, clock: Clock) -> (SandboxHandle, String) {
     let mut config = SandboxConfig::demo(&certs()).unwrap();
     config.tpp_trust_anchors.extend(extra);
+    config.clock = clock;
     let handle = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let base = format!("https://127.0.0.1:{}", handle.local_addr().port());
     (handle, base)
@@ -659,4 +666,36 @@ async fn shutdown_is_graceful_and_bounded() {
     sandbox.shutdown().await.unwrap();
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer listening");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_tokens_expire_after_900_s_codes_after_10_min() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let (sandbox, base) = start_with(Vec::new(), Clock::Manual(clock.clone())).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    let tok = exchange(&c, &base, &code, &verifier).await;
+    let access = tok["access_token"].as_str().unwrap();
+    clock.advance(time::Duration::seconds(899));
+    assert_eq!(get(&c, &format!("{base}/accounts"), 1, Some(access)).await.0, StatusCode::OK);
+    clock.advance(time::Duration::seconds(1));
+    let got = get(&c, &format!("{base}/accounts"), 1, Some(access)).await;
+    assert_error(&got, 401, "invalid_token");
+    assert!(got.2["error_description"].as_str().unwrap().contains("expired"), "{}", got.2);
+    // the refresh token still works
+    let form = [("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())];
+    let (status, _, new) = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+    assert_eq!(get(&c, &format!("{base}/accounts"), 1, new["access_token"].as_str()).await.0, StatusCode::OK);
+    // an authorization code is good for 10 minutes
+    let (code, verifier) = consent(&c, &base, "AIS").await;
+    clock.advance(time::Duration::minutes(10));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+    sandbox.shutdown().await.unwrap();
 }

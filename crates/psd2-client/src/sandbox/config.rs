@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -147,7 +148,7 @@ impl ServerIdentity {
 }
 
 /// The clock the sandbox reads.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Clock {
     /// The system clock.
@@ -155,6 +156,8 @@ pub enum Clock {
     System,
     /// A fixed instant (tests).
     Fixed(OffsetDateTime),
+    /// A clock the caller moves (tests of expiry): keep a clone of the [`ManualClock`].
+    Manual(ManualClock),
 }
 
 impl Clock {
@@ -163,7 +166,30 @@ impl Clock {
         match self {
             Clock::System => OffsetDateTime::now_utc(),
             Clock::Fixed(t) => *t,
+            Clock::Manual(m) => m.now(),
         }
+    }
+}
+
+/// A shared, settable time: clones see the same instant.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    /// The time it shows.
+    pub fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves it by `by` (negative to go back).
+    pub fn advance(&self, by: time::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t = t.saturating_add(by);
     }
 }
 

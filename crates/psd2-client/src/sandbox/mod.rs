@@ -25,8 +25,8 @@ mod tls;
 mod wire;
 
 pub use config::{
-    Account, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, RegisteredClient, SandboxConfig, ServerIdentity, Transaction,
-    demo_accounts, logical_id,
+    Account, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, RegisteredClient, SandboxConfig, ServerIdentity,
+    Transaction, demo_accounts, logical_id,
 };
 pub use error::Error;
 pub use server::{Sandbox, SandboxHandle};
