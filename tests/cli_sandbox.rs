@@ -1,6 +1,8 @@
 //! `psd2-sign sandbox` end to end: the binary serves until SIGINT, prints its address and the
 //! ephemeral server CA path; curl (an independent TLS client) talks to it with the test QWAC.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+// spawn() hands the child to the test, which always waits for it (interrupt, or the early-exit panic).
+#![allow(clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
