@@ -461,59 +461,12 @@ impl Client {
         let spec = out.spec;
         self.check_roles(spec.call, out.scope)?;
         let request_id = uuid::Uuid::new_v4().to_string();
-        let mut req = self.http.request(spec.method(), out.url.clone()).header(bank::REQUEST_ID, &request_id);
-        if let Some(v) = spec.accept_version {
-            req = req.header(ACCEPT, bank::accept(v));
+        let mut req = self.http.request(spec.method(), out.url.clone());
+        for (name, value) in self.headers(&out, &request_id)? {
+            req = req.header(name, value);
         }
-        if let Some(lang) = &self.options.accept_language {
-            req = req.header(ACCEPT_LANGUAGE, lang);
-        }
-        if spec.client_id {
-            req = req.header(bank::CLIENT_ID, &self.options.client_id);
-        }
-        match spec.auth {
-            Auth::Basic => {
-                let secret = self.options.client_secret.as_ref().ok_or_else(|| Error::Missing {
-                    call: spec.name,
-                    what: "the client secret is needed for Basic authentication".into(),
-                })?;
-                let basic = STANDARD.encode(format!("{}:{}", self.options.client_id, secret.expose()));
-                req = req.header(AUTHORIZATION, format!("Basic {basic}"));
-            }
-            Auth::Bearer(_) => {
-                let token = out.bearer.filter(|t| !t.is_empty()).ok_or_else(|| Error::Missing {
-                    call: spec.name,
-                    what: "an access token is needed (Bearer)".into(),
-                })?;
-                req = req.header(AUTHORIZATION, format!("Bearer {token}"));
-            }
-            Auth::Pkce | Auth::PkceOrBearer => {
-                req = req.header(bank::REDIRECT_URI, &self.options.redirect_uri);
-                match (out.pkce, out.bearer) {
-                    (Some(p), _) => {
-                        req = req
-                            .header(bank::CODE_CHALLENGE_METHOD, p.method())
-                            .header(bank::CODE_CHALLENGE, p.challenge());
-                    }
-                    (None, Some(t)) if spec.auth == Auth::PkceOrBearer => {
-                        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-                    }
-                    _ => {
-                        return Err(Error::Missing { call: spec.name, what: "a PKCE challenge is needed".into() });
-                    }
-                }
-            }
-            _ => {
-                if let Some(t) = out.bearer {
-                    req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-                }
-            }
-        }
-        if let Some((content_type, body)) = out.body {
-            if spec.sealed {
-                req = req.header(bank::SIGNATURE, self.seal(spec, &out.url, content_type, &body)?);
-            }
-            req = req.header(CONTENT_TYPE, content_type).body(body);
+        if let Some((_, body)) = out.body {
+            req = req.body(body);
         }
         let shown_url = {
             let mut u = out.url.clone();
@@ -551,6 +504,66 @@ impl Client {
             }
         }
         Ok(answer)
+    }
+
+    /// Every header of a request, in order: `Request-ID`, `Accept`, `Accept-Language`,
+    /// `Client-ID`, the call's authentication (Basic / Bearer / PKCE + `Redirect-URI`), and for a
+    /// body `Signature` (sealed calls) and `Content-Type`. Pure: no I/O.
+    fn headers(&self, out: &Outgoing<'_>, request_id: &str) -> Result<Vec<(&'static str, String)>, Error> {
+        let spec = out.spec;
+        let mut h: Vec<(&'static str, String)> = vec![(bank::REQUEST_ID, request_id.to_owned())];
+        if let Some(v) = spec.accept_version {
+            h.push((ACCEPT.as_str(), bank::accept(v)));
+        }
+        if let Some(lang) = &self.options.accept_language {
+            h.push((ACCEPT_LANGUAGE.as_str(), lang.clone()));
+        }
+        if spec.client_id {
+            h.push((bank::CLIENT_ID, self.options.client_id.clone()));
+        }
+        let bearer = |t: &str| (AUTHORIZATION.as_str(), format!("Bearer {t}"));
+        match spec.auth {
+            Auth::Basic => {
+                let secret = self.options.client_secret.as_ref().ok_or_else(|| Error::Missing {
+                    call: spec.name,
+                    what: "the client secret is needed for Basic authentication".into(),
+                })?;
+                let basic = STANDARD.encode(format!("{}:{}", self.options.client_id, secret.expose()));
+                h.push((AUTHORIZATION.as_str(), format!("Basic {basic}")));
+            }
+            Auth::Bearer(_) => {
+                let token = out.bearer.filter(|t| !t.is_empty()).ok_or_else(|| Error::Missing {
+                    call: spec.name,
+                    what: "an access token is needed (Bearer)".into(),
+                })?;
+                h.push(bearer(token));
+            }
+            Auth::Pkce | Auth::PkceOrBearer => {
+                h.push((bank::REDIRECT_URI, self.options.redirect_uri.clone()));
+                match (out.pkce, out.bearer) {
+                    (Some(p), _) => {
+                        h.push((bank::CODE_CHALLENGE_METHOD, p.method().to_owned()));
+                        h.push((bank::CODE_CHALLENGE, p.challenge().to_owned()));
+                    }
+                    (None, Some(t)) if spec.auth == Auth::PkceOrBearer => h.push(bearer(t)),
+                    _ => {
+                        return Err(Error::Missing { call: spec.name, what: "a PKCE challenge is needed".into() });
+                    }
+                }
+            }
+            _ => {
+                if let Some(t) = out.bearer {
+                    h.push(bearer(t));
+                }
+            }
+        }
+        if let Some((content_type, body)) = &out.body {
+            if spec.sealed {
+                h.push((bank::SIGNATURE, self.seal(spec, &out.url, content_type, body)?));
+            }
+            h.push((CONTENT_TYPE.as_str(), (*content_type).to_owned()));
+        }
+        Ok(h)
     }
 
     /// The `Signature` header of a sealed call (profile `belfius-pis`, QSealC key).
@@ -634,4 +647,109 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn identity(name: &str) -> Identity {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs/rsa");
+        let key = format!("{dir}/{name}.key").parse().unwrap();
+        let cert = format!("{dir}/{name}-chain.pem").parse().unwrap();
+        Identity::load(&key, Some(&cert), &psd2_eidas::Secrets::none()).unwrap()
+    }
+
+    fn client(bank: Bank, env: Environment) -> Client {
+        let options = ClientOptions::new(bank, env, "cid", "https://tpp.example/cb")
+            .with_client_secret(Secret::new("pw"))
+            .with_accept_language("nl");
+        Client::new(identity("qwac"), Some(identity("qseal")), options).unwrap()
+    }
+
+    fn names(h: &[(&'static str, String)]) -> Vec<&'static str> {
+        h.iter().map(|(n, _)| *n).collect()
+    }
+
+    fn get<'a>(h: &'a [(&'static str, String)], name: &str) -> &'a str {
+        h.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).unwrap()
+    }
+
+    #[test]
+    fn headers_per_call() {
+        let c = client(Bank::Belfius, Environment::Live);
+        let url = |call: Call, id: Option<&str>, p: Option<PaymentProduct>| c.url(call, id, p).unwrap();
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+
+        let mut out = Outgoing::new(Call::ConsentUris.spec(), url(Call::ConsentUris, None, None));
+        out.pkce = Some(&pkce);
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(
+            names(&h),
+            [
+                "Request-ID",
+                "accept",
+                "accept-language",
+                "Client-ID",
+                "Redirect-URI",
+                "Code-Challenge-Method",
+                "Code-Challenge"
+            ]
+        );
+        assert_eq!(get(&h, "accept"), "application/vnd.belfius.api+json; version=4");
+        assert_eq!(get(&h, "Code-Challenge"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(get(&h, "accept-language"), "nl");
+
+        let mut out = Outgoing::new(Call::Token.spec(), url(Call::Token, None, None));
+        out.body = Some(("application/x-www-form-urlencoded", b"grant_type=refresh_token".to_vec()));
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(names(&h), ["Request-ID", "accept", "accept-language", "authorization", "content-type"]);
+        assert_eq!(get(&h, "authorization"), "Basic Y2lkOnB3");
+
+        let mut out = Outgoing::new(Call::Transactions.spec(), url(Call::Transactions, Some("a1"), None));
+        assert!(matches!(c.headers(&out, "rid"), Err(Error::Missing { .. })), "a Bearer is required");
+        out.bearer = Some("AT");
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(get(&h, "authorization"), "Bearer AT");
+        assert_eq!(get(&h, "accept"), "application/vnd.belfius.api+json; version=2");
+
+        let product = Some(PaymentProduct::SepaCreditTransfers);
+        let mut out = Outgoing::new(Call::InitiatePayment.spec(), url(Call::InitiatePayment, None, product));
+        out.bearer = Some("PIS");
+        out.body = Some(("application/json", br#"{"a":1}"#.to_vec()));
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(
+            names(&h),
+            [
+                "Request-ID",
+                "accept",
+                "accept-language",
+                "Client-ID",
+                "Redirect-URI",
+                "authorization",
+                "Signature",
+                "content-type"
+            ]
+        );
+        assert!(get(&h, "Signature").starts_with("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ==."));
+
+        let out = Outgoing::new(Call::PaymentStatus.spec(), url(Call::PaymentStatus, Some("p1"), product));
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(names(&h), ["Request-ID", "accept", "accept-language", "Client-ID"]);
+    }
+
+    #[test]
+    fn urls_per_bank_and_environment() {
+        let c = client(Bank::Banx, Environment::Live);
+        assert_eq!(c.url(Call::Account, Some("x"), None).unwrap().as_str(), "https://psd2.b2b.banx.be:8443/accounts/x");
+        let c = client(Bank::Belfius, Environment::Sandbox);
+        let p = Some(PaymentProduct::InstantSepaCreditTransfers);
+        assert_eq!(
+            c.url(Call::PaymentStatus, Some("p"), p).unwrap().as_str(),
+            "https://sandbox.api.belfius.be:8443/sandbox/psd2/payments/instant-sepa-credit-transfers/p/status"
+        );
+        assert_eq!(c.base_url().to_string(), "https://sandbox.api.belfius.be:8443/sandbox/psd2");
+    }
 }
