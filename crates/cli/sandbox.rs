@@ -90,7 +90,11 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
 /// Runs the sandbox until Ctrl-C.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let config = config(&args)?;
-    let anchors: Vec<String> = config.tpp_trust_anchors.iter().map(|c| c.subject().to_display()).collect();
+    let anchors: Vec<String> = config
+        .tpp_trust_anchors
+        .iter()
+        .map(|c| format!("{} (serial {})", c.subject().to_display(), c.serial_hex()))
+        .collect();
     let clients: Vec<String> = config
         .clients
         .iter()
