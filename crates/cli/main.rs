@@ -5,6 +5,7 @@
 //! 0 success, 1 a verification or role check failed, 2 a usage or input error.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the CLI is the one place that prints")]
+#![allow(rustdoc::invalid_html_tags, reason = "doc comments are clap help text: <CC>, <id> are placeholders")]
 
 use std::process::ExitCode;
 

@@ -292,7 +292,7 @@ impl PublicKey {
         SignatureScheme::ALL.into_iter().filter(|s| s.fits(self.kind)).collect()
     }
 
-    /// Verifies `signature` (in this crate's wire format, see the module docs) over `message`.
+    /// Verifies `signature` (in the wire format of [`Signer`]) over `message`.
     /// RSA keys below 2048 bits are accepted for PKCS#1 v1.5 verification only (old test vectors).
     pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<(), Error> {
         if !scheme.fits(self.kind) {
@@ -316,7 +316,12 @@ fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
 /// A private key that can sign: a file key, a PKCS#11 token key, or anything a user plugs in.
 ///
 /// Implementations must be cheap to share (`Send + Sync`, used behind an `Arc`) and must return
-/// signatures in the wire format documented in [this module](self).
+/// signatures in one wire format, whatever the backend:
+/// - RSA (PKCS#1 v1.5 and PSS): the signature block, as long as the modulus;
+/// - ECDSA: **raw `r‖s`**, each half left-padded to the field size (64 bytes for P-256, 96 for
+///   P-384), as PKCS#11 tokens, JWS and RFC 9421 use it; X.509 and TLS want DER, converted at the
+///   edge with [`ecdsa_raw_to_der`];
+/// - Ed25519: the 64-byte signature.
 ///
 /// ```
 /// use psd2_eidas::{FileKey, Signer, SignatureScheme};
