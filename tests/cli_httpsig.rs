@@ -235,9 +235,12 @@ fn pinned_time_and_old_dates() {
     let rsa_cert = d.p("rsa.pem");
     let o = verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert]);
     assert_eq!(o.status.code(), Some(1), "a 2018 Date is outside the window today");
+    // At the pinned time the Date fits, but the certificate (made today) was not valid in 2018:
+    // the verifier refuses, naming the certificate.
     let o =
         verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert, "--now", "2018-08-04T12:25:00Z"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("is not valid before"), "{}", err(&o));
     let o = verify_with(&d, "belfius-fallback", &v, "body.json", &["--cert", &rsa_cert, "--skew", "100000h"]);
     assert!(o.status.success(), "{}", err(&o));
 }
@@ -392,4 +395,63 @@ fn committed_test_pki_chain_and_pkcs12() {
     let ec_chain = format!("{root}/ec/qseal-chain.pem");
     let o = verify_with(&d, "rfc9421", &v, "body.json", &["--cert", &ec_chain, "--ca", &ec_root]);
     assert!(o.status.success(), "{}", err(&o));
+}
+
+#[test]
+fn an_expired_certificate_is_refused_by_name() {
+    // A QSealC from a test CA that expired 300 days ago.
+    let d = Dir::new();
+    let ca_dir = d.p("ca");
+    let ca = psd2_ca::CertificateAuthority::init(
+        ca_dir.as_ref(),
+        &psd2_ca::InitOptions { key_type: psd2_ca::KeyType::P256, ..Default::default() },
+    )
+    .unwrap();
+    let subject = psd2_ca::Psd2Subject {
+        organization: "Expired TPP".into(),
+        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+        roles: vec![psd2_eidas::Role::PaymentInitiation],
+        nca_name: "National Bank of Belgium".into(),
+        nca_id: "BE-NBB".into(),
+        country: None,
+    };
+    let mut req = psd2_ca::IssueRequest::new(psd2_ca::CertKind::Qseal, subject);
+    let issued_at = time::OffsetDateTime::now_utc() - time::Duration::days(330);
+    req.not_before = Some(issued_at);
+    req.days = Some(30);
+    ca.issue(&req).unwrap().write(d.path("old").as_ref()).unwrap();
+    let (k, c) = (d.p("old.key"), d.p("old.pem"));
+    // Signing now is refused before anything is signed, naming the certificate and the date.
+    let o = run(&["sign", "--profile", "berlin-group", "--key", &k, "--cert", &c, "--method", "GET", "--url", URL]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("CN=Expired TPP") && err(&o).contains("expired on"), "{}", err(&o));
+    // Sealed at a time it was valid (--now), the bank refuses it today for the same reason.
+    let when = (issued_at + time::Duration::days(1)).unix_timestamp().to_string();
+    let o = run(&[
+        "sign",
+        "--profile",
+        "berlin-group",
+        "--key",
+        &k,
+        "--cert",
+        &c,
+        "--method",
+        "GET",
+        "--url",
+        URL,
+        "--now",
+        &when,
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut args =
+        vec!["verify".to_owned(), "--profile".into(), "berlin-group".into(), "--method".into(), "GET".into()];
+    args.extend(["--url".to_owned(), URL.to_owned(), "--skew".into(), "100000h".into()]);
+    for (name, value) in v["headers"].as_object().unwrap() {
+        args.push("-H".into());
+        args.push(format!("{name}: {}", value.as_str().unwrap()));
+    }
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("TPP-Signature-Certificate") && err(&o).contains("expired on"), "{}", err(&o));
 }

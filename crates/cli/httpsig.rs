@@ -226,6 +226,11 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
                 psd2_httpsig::profile::KeyIdSource::BerlinGroup(_) | psd2_httpsig::profile::KeyIdSource::SerialOnly(_)
             ));
     let (key, cert) = load_key(&args.key, needs_cert)?;
+    // Sealing with a certificate that is not valid now only earns a refusal from the bank; with
+    // --now (signing for another time, e.g. to reproduce an example) it is a warning.
+    if let (Some(c), None) = (&cert, args.req.now) {
+        c.check_valid_at(OffsetDateTime::now_utc())?;
+    }
     let mut built = build(&args.req)?;
     let mut extra = args.cover.clone();
     if args.sign_date {

@@ -245,6 +245,11 @@ impl Client {
             }
             _ => &[],
         };
+        let now = time::OffsetDateTime::now_utc();
+        let valid = |which: &'static str, c: &Certified| {
+            c.identity.certificate().check_valid_at(now).map_err(|e| Error::Config(format!("{which}: {e}")))
+        };
+        valid("QWAC", &self.qwac)?;
         if !need.is_empty() {
             self.qwac.require("QWAC", need, spec.name)?;
         }
@@ -253,6 +258,7 @@ impl Client {
                 call: spec.name,
                 what: "the request is sealed with a QSealC, and none was given".into(),
             })?;
+            valid("QSealC", qseal)?;
             qseal.require("QSealC", need, spec.name)?;
         }
         Ok(())

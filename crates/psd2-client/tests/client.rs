@@ -586,3 +586,39 @@ mod against_the_sandbox {
         sandbox.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_expired_qwac_is_refused_before_any_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::init(
+        &dir.path().join("ca"),
+        &InitOptions { key_type: KeyType::P256, ..Default::default() },
+    )
+    .unwrap();
+    let tpp = Psd2Subject {
+        organization: "Example TPP NV".into(),
+        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+        roles: Role::ALL.to_vec(),
+        nca_name: "National Bank of Belgium".into(),
+        nca_id: "BE-NBB".into(),
+        country: None,
+    };
+    let mut req = IssueRequest::new(CertKind::Qwac, tpp);
+    req.ev =
+        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    req.not_before = Some(time::OffsetDateTime::now_utc() - time::Duration::days(200));
+    req.days = Some(100);
+    ca.issue(&req).unwrap().write(&dir.path().join("old")).unwrap();
+    let qwac = Identity::load(
+        &dir.path().join("old.key").to_str().unwrap().parse().unwrap(),
+        Some(&dir.path().join("old-chain.pem").to_str().unwrap().parse().unwrap()),
+        &Secrets::none(),
+    )
+    .unwrap();
+    let env = Environment::Custom(format!("https://127.0.0.1:{}", dead_port()));
+    let client = Client::new(qwac, None, ClientOptions::new(Bank::Belfius, env, CLIENT_ID, REDIRECT)).unwrap();
+    let e = client.accounts("T").await.unwrap_err();
+    let msg = e.to_string();
+    assert!(!matches!(e, Error::Connection { .. }), "{e:?}");
+    assert!(msg.contains("QWAC") && msg.contains("expired on"), "{msg}");
+}

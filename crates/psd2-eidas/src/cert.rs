@@ -136,6 +136,27 @@ impl Certificate {
         self.not_before <= at && at <= self.not_after
     }
 
+    /// `Ok` when `at` lies within the validity period, else an error naming the certificate and
+    /// the date it expired (or starts).
+    pub fn check_valid_at(&self, at: OffsetDateTime) -> Result<(), Error> {
+        let subject = || self.subject.to_display();
+        if at > self.not_after {
+            return Err(Error::CertificateExpired {
+                subject: subject(),
+                serial: self.serial_hex(),
+                not_after: crate::inspect::rfc3339(self.not_after),
+            });
+        }
+        if at < self.not_before {
+            return Err(Error::CertificateNotYetValid {
+                subject: subject(),
+                serial: self.serial_hex(),
+                not_before: crate::inspect::rfc3339(self.not_before),
+            });
+        }
+        Ok(())
+    }
+
     /// The subject public key.
     pub fn public_key(&self) -> &PublicKey {
         &self.public_key

@@ -74,6 +74,26 @@ pub enum Error {
     /// The file holds no certificate where one is needed.
     #[error("contains no certificate")]
     NoCertificate,
+    /// The certificate's validity ended before the time it is used at.
+    #[error("certificate {subject} (serial {serial}) expired on {not_after}")]
+    CertificateExpired {
+        /// The subject, readable.
+        subject: String,
+        /// The serial, hex.
+        serial: String,
+        /// notAfter, RFC 3339.
+        not_after: String,
+    },
+    /// The certificate's validity starts after the time it is used at.
+    #[error("certificate {subject} (serial {serial}) is not valid before {not_before}")]
+    CertificateNotYetValid {
+        /// The subject, readable.
+        subject: String,
+        /// The serial, hex.
+        serial: String,
+        /// notBefore, RFC 3339.
+        not_before: String,
+    },
     /// The private key does not belong to the certificate.
     #[error("the private key ({key}) does not match the certificate {cert} (their public keys differ)")]
     KeyMismatch {

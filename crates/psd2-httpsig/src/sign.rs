@@ -151,6 +151,12 @@ pub fn sign<B: AsRef<[u8]>>(
     let body = req.body().as_ref();
     let digest = profile.digest.map(|d| (d.header(), d.value(body)));
     let mut warnings = Vec::new();
+    if let Some(cert) = certificate
+        && let Err(e) = cert.check_valid_at(opts.now)
+    {
+        // A bank refuses it; the caller decides (the CLI refuses unless a time is given).
+        warnings.push(format!("{e}: the bank will refuse this signature"));
+    }
     if let Some(spec) = profile.digest
         && let Some(given) = Message::request(req).combined(spec.header())?
     {

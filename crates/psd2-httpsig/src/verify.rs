@@ -103,6 +103,19 @@ pub fn decode_certificate_header(value: &str) -> Result<Certificate> {
     Certificate::from_der(&der).map_err(|e| bad(e.to_string()))
 }
 
+/// The signer's certificate must be valid at the verifier's clock: checked after the signature
+/// and the time windows, so that a request failing those reports that first.
+fn check_validity(msg: &Message<'_>, cert: &Certificate, opts: &VerifyOptions) -> Result<()> {
+    cert.check_valid_at(opts.now).map_err(|e| Error::BadCertificate {
+        header: if msg.combined(TPP_SIGNATURE_CERTIFICATE).ok().flatten().is_some() {
+            TPP_SIGNATURE_CERTIFICATE.into()
+        } else {
+            "certificate".into()
+        },
+        why: e.to_string(),
+    })
+}
+
 fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOptions) -> Result<Certificate> {
     let sent = match msg.combined(TPP_SIGNATURE_CERTIFICATE)? {
         Some(v) => Some(decode_certificate_header(&v)?),
@@ -302,7 +315,8 @@ fn check_covered(profile: &Profile, msg: &Message<'_>, covered: &[String], heade
 /// the certificate (given in `opts`, or from `TPP-Signature-Certificate`; both must agree) and,
 /// with `opts.ca`, its path to a trusted CA; the keyId against the certificate; that everything
 /// the profile requires is covered; the signature over the rebuilt signing string; `expires`;
-/// the `Date` header and `created` against the clock-skew window. The first failure is
+/// the `Date` header and `created` against the clock-skew window; that the certificate is valid
+/// at `opts.now`. The first failure is
 /// returned as its own [`Error`] variant naming the header and what mismatched.
 pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &VerifyOptions) -> Result<Verified> {
     let msg = Message::request(req);
@@ -318,6 +332,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
         }
         let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert))?;
+        check_validity(&msg, &cert, opts)?;
         return Ok(Verified {
             signing_string: input,
             covered: Vec::new(),
@@ -366,6 +381,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 })?;
                 check_window("created", &c.to_string(), t, opts)?;
             }
+            check_validity(&msg, &cert, opts)?;
             Ok(Verified {
                 signing_string,
                 covered,
@@ -447,6 +463,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 expected: "Unix time".into(),
             })?;
             check_window("Signature-Input created", &created.to_string(), t, opts)?;
+            check_validity(&msg, &cert, opts)?;
             Ok(Verified {
                 signing_string: base,
                 covered,
