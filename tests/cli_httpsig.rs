@@ -427,6 +427,7 @@ fn an_expired_certificate_is_refused_by_name() {
     assert!(err(&o).contains("CN=Expired TPP") && err(&o).contains("expired on"), "{}", err(&o));
     // Sealed at a time it was valid (--now), the bank refuses it today for the same reason.
     let when = (issued_at + time::Duration::days(1)).unix_timestamp().to_string();
+    let body = d.p("body.json");
     let o = run(&[
         "sign",
         "--profile",
@@ -436,22 +437,17 @@ fn an_expired_certificate_is_refused_by_name() {
         "--cert",
         &c,
         "--method",
-        "GET",
+        "POST",
         "--url",
         URL,
+        "--body",
+        &body,
         "--now",
         &when,
     ]);
     assert!(o.status.success(), "{}", err(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let mut args =
-        vec!["verify".to_owned(), "--profile".into(), "berlin-group".into(), "--method".into(), "GET".into()];
-    args.extend(["--url".to_owned(), URL.to_owned(), "--skew".into(), "100000h".into()]);
-    for (name, value) in v["headers"].as_object().unwrap() {
-        args.push("-H".into());
-        args.push(format!("{name}: {}", value.as_str().unwrap()));
-    }
-    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--skew", "100000h"]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("TPP-Signature-Certificate") && err(&o).contains("expired on"), "{}", err(&o));
 }
