@@ -47,10 +47,7 @@ fn step(area: &str, text: impl std::fmt::Display) {
 
 /// Runs `demo`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
-    let mut nonce = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CliError::input("no randomness"))?;
-    let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let dir = TempDir(std::env::temp_dir().join(format!("psd2-sign-demo-{hex}")), args.keep);
+    let dir = TempDir(std::env::temp_dir().join(format!("psd2-sign-demo-{}", random_hex()?)), args.keep);
 
     println!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank");
     let (qwac, qseal, anchor) = test_pki(&dir.0)?;
@@ -113,7 +110,7 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
 }
 
 async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certificate) -> Result<(), CliError> {
-    let secret = Secret::new(hex_secret()?);
+    let secret = Secret::new(random_hex()?);
     let server = ServerIdentity::ephemeral().map_err(|e| CliError::input(format!("demo: sandbox: {e}")))?;
     let config =
         SandboxConfig::new(vec![anchor], server).with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone());
@@ -215,7 +212,8 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
     Ok(())
 }
 
-fn hex_secret() -> Result<String, CliError> {
+/// 16 random bytes as hex (a temporary directory name, the demo client secret).
+fn random_hex() -> Result<String, CliError> {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).map_err(|_| CliError::input("no randomness"))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
