@@ -2,7 +2,7 @@
 //! `psd2-sign inspect`.
 //!
 //! ```sh
-//! cargo run --example inspect_certificate -- ../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem
+//! cargo run --example inspect_certificate -- tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem
 //! ```
 #![allow(clippy::print_stdout, reason = "an example prints its result")]
 

@@ -119,7 +119,7 @@ fn errors_are_specific() {
     let e = |uri: &str, s: &Secrets| pkcs11::open_key(uri, s).unwrap_err();
     // This process is already logged in (PKCS#11 login state is per application), so a wrong
     // PIN is checked in a fresh process: the CLI, with the PIN from the environment.
-    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
+    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
     let out = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
         .args(["inspect", ing, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
         .env("PSD2_SIGN_PKCS11_PIN", "9999")
@@ -169,7 +169,7 @@ fn hsm_list_and_import_cert() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("token=psd2-test"));
 
-    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
+    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
     let out =
         cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;object=ing-cert;id=%09?module-path={m}"), ing]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

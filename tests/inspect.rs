@@ -58,7 +58,7 @@ fn text_report_and_roles() {
     assert!(text.contains("PSD2 roles:   PSP_AS, PSP_PI, PSP_AI, PSP_IC"), "{text}");
     assert!(text.contains("QSealC"), "{text}");
 
-    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
+    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
     let o = run(&["inspect", ing, "--require-role", "PSP_IC"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);

@@ -59,7 +59,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 
 fn corpus() -> Vec<Vec<u8>> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let mut files = vec![format!("{root}/../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem")];
+    let mut files = vec![format!("{root}/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem")];
     for kind in ["rsa", "ec"] {
         for f in ["qwac.pem", "qseal.pem", "qseal.key", "qwac.p12", "ca.pem", "qwac-ca.cer"] {
             files.push(format!("{root}/test-certs/{kind}/{f}"));

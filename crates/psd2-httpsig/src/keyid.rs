@@ -8,7 +8,7 @@
 //! ```
 //! use psd2_httpsig::keyid::{KeyIdStyle, HexCase, DnStyle};
 //! let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"),
-//!     "/../../../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"))?;
+//!     "/../../tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"))?;
 //! let cert = &psd2_eidas::Certificate::from_pem_or_der(&pem)?[0];
 //! let id = KeyIdStyle::default().key_id(cert);
 //! // This issuer is encoded CN first, so RFC 4514 (reverse encoded order) puts C first.
@@ -362,7 +362,7 @@ mod tests {
     fn exact_string_verdict_needs_the_default_rendering() {
         let pem = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"
+            "/../../tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"
         ))
         .unwrap();
         let cert = &Certificate::from_pem_or_der(&pem).unwrap()[0];

@@ -128,7 +128,7 @@ fn parsers_never_panic() {
     let msg = Message::request(&req);
     let cert_pem = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"
+        "/../../tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem"
     ))
     .unwrap();
     let cert = psd2_eidas::Certificate::from_pem_or_der(&cert_pem).unwrap().remove(0);

@@ -1,4 +1,4 @@
-//! Every published vector in ../shared/vectors (cavage-10 Appendix C, RFC 9421 Appendix B and
+//! Every published vector in tests/vectors (cavage-10 Appendix C, RFC 9421 Appendix B and
 //! §4.3, RFC 9530 Appendix D), byte-exact where the algorithm is deterministic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +10,7 @@ use psd2_httpsig::digest::{self, DigestAlgorithm};
 use psd2_httpsig::rfc9421::{self, Algorithm, VerifyingKey};
 use psd2_httpsig::{Error, Message};
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors");
 
 fn read(rel: &str) -> Vec<u8> {
     std::fs::read(format!("{VECTORS}/{rel}")).unwrap_or_else(|e| panic!("{rel}: {e}"))
