@@ -3,7 +3,7 @@
 //! needs). The [`Client`](crate::Client) reads this table; nothing here does I/O.
 //!
 //! Sources: `docs/sandbox-api.md` (the wire contract of the embedded sandbox, which fixes the
-//! points `belfius-api.md` leaves open) and `belfius-api.md` §1–§3 for the live hosts.
+//! points `docs/belfius-api.md` leaves open) and `docs/belfius-api.md` §1–§3 for the live hosts.
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,7 +61,7 @@ impl Bank {
     }
 
     /// The public sandbox host and its path prefix. Banx publishes no sandbox; the Belfius one is
-    /// used (belfius-api.md §2, open question 6).
+    /// used (docs/belfius-api.md §2, open question 6).
     pub fn sandbox_url(self) -> (&'static str, &'static str) {
         ("https://sandbox.api.belfius.be:8443", "/sandbox/psd2")
     }

@@ -1,6 +1,6 @@
 //! Belfius PIS initiation `Signature` header: `B64(header).B64(body).B64(RS256 signature)`.
 //!
-//! Construction as in the only known client (belfius-api.md §9.2): header
+//! Construction as in the only known client (docs/belfius-api.md §9.2): header
 //! `{"typ":"JWT","alg":"RS256"}`, the payload is the exact body sent (attached), the signature is
 //! RSASSA-PKCS1-v1_5 SHA-256 over `B64(header) + "." + B64(body)` with the QSealC key, and `B64`
 //! is **standard Base64 with padding**. Whether Belfius wants base64url (RFC 7515) instead is an

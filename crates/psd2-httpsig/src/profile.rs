@@ -16,7 +16,7 @@
 //! | `ing-call` (later calls) | cavage `Signature` | `Digest: SHA-256=` | IMF-fixdate | none | `(request-target) date digest` | the client id (given) | none |
 //! | `rfc9421` | `Signature-Input` + `Signature` | `Content-Digest: sha-256=` | none (`created`) | `X-Request-ID` | `@method @target-uri content-digest` + `content-type`, `x-request-id` when present | `SN=…,CA=…` | `TPP-Signature-Certificate` Base64 DER |
 //!
-//! Belfius PIS encoding: the only evidence (client code, belfius-api.md §9.2) uses standard
+//! Belfius PIS encoding: the only evidence (client code, docs/belfius-api.md §9.2) uses standard
 //! Base64 **with padding**, not the base64url of RFC 7515; whether Belfius accepts (or requires)
 //! base64url, `kid`/`x5c`, or a detached payload is an open question, so base64url is an option
 //! ([`PisEncoding`]).
@@ -125,7 +125,7 @@ pub const TPP_SIGNATURE_CERTIFICATE: &str = "TPP-Signature-Certificate";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PisEncoding {
-    /// Standard Base64 with padding, as in the only known client (belfius-api.md §9.2).
+    /// Standard Base64 with padding, as in the only known client (docs/belfius-api.md §9.2).
     #[default]
     Standard,
     /// base64url without padding, as RFC 7515 would have it.
