@@ -152,11 +152,14 @@ fn qwac_days_beyond_the_cabf_maximum_warn() {
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("warning") && err.contains("CA/Browser Forum maximum"), "{err}");
-    // The default is within it: 199 days.
+    // The default is within it: the CABF maximum on the day of issue (199 days until 2027-03-15,
+    // then 99, then 46; the schedule itself is tested with pinned dates in psd2-ca).
     let prefix = e.issue("qwac", "short", &[]);
     let (_, dates) = openssl(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-startdate", "-enddate"]);
     let c = psd2_eidas::load::load_certificates(Path::new(&format!("{prefix}.pem")), None).unwrap().remove(0);
-    assert_eq!((c.not_after() - c.not_before() + time::Duration::SECOND).whole_days(), 199, "{dates}");
+    let days = (c.not_after() - c.not_before() + time::Duration::SECOND).whole_days();
+    assert_eq!(days, i64::from(psd2_ca::profile::cabf_max_days(c.not_before())), "{dates}");
+    assert!([199, 99, 46].contains(&days), "{dates}");
 }
 
 #[test]
