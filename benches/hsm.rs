@@ -4,8 +4,7 @@
 //! `cargo bench --bench hsm` (needs softhsm2 and opensc; see tests/support/softhsm.rs).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/softhsm.rs"]
-mod softhsm;
+use psd2_test_support::softhsm;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

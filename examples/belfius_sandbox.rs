@@ -13,10 +13,10 @@
 //! certificates.
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "an example prints what it did")]
 
-use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
 use psd2_eidas::{Certificate, Identity, Secret, Secrets, load};
+use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, ServerIdentity};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (url, id, secret, ca)
             }
             Err(_) => {
-                let config = SandboxConfig::demo(test_certs.as_ref())?;
+                // The sandbox trusts the test TPP root and knows the demo client's QSealC.
+                let tpp_ca = load::load_certificates(format!("{test_certs}/rsa/ca.pem").as_ref(), None)?;
+                let qseal = load::load_certificates(format!("{test_certs}/rsa/qseal.pem").as_ref(), None)?.remove(0);
+                let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal);
                 let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
                 let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
                 let ca = sandbox.server_ca().cloned().into_iter().collect();

@@ -2,8 +2,7 @@
 //! "Must show" list of the test-CA issue.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/softhsm.rs"]
-mod softhsm;
+use psd2_test_support::softhsm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,8 +2,7 @@
 //! pkcs11-tool, signatures checked by the openssl CLI with the exported public keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/softhsm.rs"]
-mod softhsm;
+use psd2_test_support::softhsm;
 
 use std::process::Command;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! `psd2-sign inspect` end to end: output, --require-role, and bad input (exit 2, one line).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../crates/psd2-eidas/tests/fixtures/mod.rs"]
-mod fixtures;
+use psd2_test_support::fixtures;
 
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -4,12 +4,13 @@
 //! (exit 1).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle};
 use psd2_client::{Bank, Client, ClientOptions, Environment};
 use psd2_eidas::{Identity, Secrets};
+use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle, ServerIdentity};
+use psd2_test_support::certs as test_certs;
 use serde_json::Value;
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs");
@@ -26,7 +27,8 @@ impl LocalBank {
     fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let handle = runtime.block_on(async {
-            let config = SandboxConfig::demo(Path::new(CERTS)).unwrap();
+            let config = SandboxConfig::new(test_certs::tpp_anchors(), ServerIdentity::ephemeral().unwrap())
+                .with_demo_client(test_certs::certificate("rsa", "qseal.pem"));
             Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
         });
         let url = format!("https://127.0.0.1:{}", handle.local_addr().port());

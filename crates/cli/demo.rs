@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
-use psd2_client::sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
 use psd2_eidas::{Identity, Role, Secret, Signer, load};
+use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
 

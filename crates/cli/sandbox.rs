@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, ServerIdentity};
 use psd2_eidas::{Certificate, Secret};
+use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
 
@@ -52,7 +52,7 @@ fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
 }
 
 fn config(args: &Args) -> Result<SandboxConfig, CliError> {
-    let err = |e: psd2_client::sandbox::Error| CliError::input(e.to_string());
+    let err = |e: psd2_sandbox::Error| CliError::input(e.to_string());
     let server = match (&args.cert, &args.key) {
         (Some(c), Some(k)) => ServerIdentity::from_files(c, k).map_err(err)?,
         _ => ServerIdentity::ephemeral().map_err(err)?,
@@ -72,7 +72,7 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
             return Err(CliError::input("--client-secret-file and --qseal go with --client-id"));
         }
         let qseal = first_certificate(&args.test_certs.join("rsa").join("qseal.pem"))?;
-        config = config.with_client(DEMO_CLIENT_ID, Secret::new(DEMO_CLIENT_SECRET), qseal);
+        config = config.with_demo_client(qseal);
     } else {
         if args.client_secret_file.len() != args.client_id.len() || args.qseal.len() != args.client_id.len() {
             return Err(CliError::input(

@@ -9,6 +9,7 @@
 //! - [`profile`]: what each certificate contains, and the CA/Browser Forum validity schedule;
 //! - [`qc`]: the qcStatements encoder; [`subject`]: subject input and its validation;
 //! - [`csr`]: PKCS#10 requests; [`store`]: the directory layout and atomic, no-overwrite writes;
+//! - [`ServerCa`]: an in-memory TLS server CA for local test banks (the sandbox, test servers);
 //! - [`RcgenSigner`]: any [`psd2_eidas::Signer`] (file or token key) as an rcgen signing key.
 //!
 //! Nothing here is for production: the CA keys sit unprotected next to the certificates, and
@@ -23,6 +24,7 @@ mod issue;
 mod key;
 pub mod profile;
 pub mod qc;
+mod server;
 pub mod store;
 pub mod subject;
 
@@ -31,4 +33,5 @@ pub use error::Error;
 pub use issue::{IssueRequest, Issued, SubjectKey, random_serial};
 pub use key::{KeyType, RcgenPublicKey, RcgenSigner};
 pub use profile::CertKind;
+pub use server::{ServerCa, ServerCertificate};
 pub use subject::{EvSubject, Psd2Subject};

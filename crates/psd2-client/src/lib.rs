@@ -16,8 +16,6 @@ pub mod bank;
 mod client;
 mod error;
 pub mod pkce;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod tls;
 pub mod types;
 

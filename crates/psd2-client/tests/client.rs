@@ -14,7 +14,6 @@ use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueReque
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, Error, PaymentProduct, PisAuth, Pkce, Scope};
 use psd2_eidas::{Certificate, Identity, Role, Secret, Secrets};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs");
@@ -58,20 +57,12 @@ struct ServerPki {
 }
 
 fn server_pki() -> ServerPki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name.push(DnType::CommonName, "local bank test CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
-    let cert = p.signed_by(&key, &issuer).unwrap();
+    let ca = psd2_ca::ServerCa::generate("local bank test CA").unwrap();
+    let server = ca.issue(&[], &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap();
     ServerPki {
-        ca: Certificate::from_der(ca_cert.der()).unwrap(),
-        chain: vec![cert.der().clone()],
-        key: key.serialize_der(),
+        ca: ca.certificate().clone(),
+        chain: vec![CertificateDer::from(server.chain[0].der().to_vec())],
+        key: server.pkcs8_key.to_vec(),
     }
 }
 
@@ -479,112 +470,6 @@ async fn role_gate_refuses_before_any_io() {
     let e = client.initiate_payment(PaymentProduct::SepaCreditTransfers, b"{}".to_vec(), PisAuth::Bearer("T")).await;
     let msg = e.unwrap_err().to_string();
     assert!(msg.starts_with("QSealC (") && msg.contains("PSP_PI"), "{msg}");
-}
-
-/// The client against the embedded sandbox (feature `sandbox`): the same code as for the live
-/// banks, over real mTLS, every flow of docs/sandbox-api.md.
-#[cfg(feature = "sandbox")]
-mod against_the_sandbox {
-    use psd2_client::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle};
-
-    use super::*;
-
-    async fn start() -> (SandboxHandle, Client) {
-        let config = SandboxConfig::demo(std::path::Path::new(CERTS)).unwrap();
-        let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let env = Environment::Custom(format!("https://127.0.0.1:{}", sandbox.local_addr().port()));
-        let options = ClientOptions::new(Bank::Belfius, env, DEMO_CLIENT_ID, REDIRECT)
-            .with_client_secret(Secret::new(DEMO_CLIENT_SECRET))
-            .with_extra_root(sandbox.server_ca().unwrap().clone())
-            .without_public_roots();
-        let client = Client::new(identity("rsa", "qwac"), Some(identity("rsa", "qseal")), options).unwrap();
-        (sandbox, client)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ais_consent_token_accounts_transactions_refresh() {
-        let (sandbox, client) = start().await;
-        let pkce = Pkce::generate().unwrap();
-        let uris = client.consent_uris(Scope::Ais, &pkce).await.unwrap();
-        assert_eq!(uris.iter().map(|u| u.language.as_str()).collect::<Vec<_>>(), ["fr", "nl"]);
-        let code = client.psu_authorize(&uris[0].consent_uri, "s-ais").await.unwrap();
-        let token = client.token_from_code(&code, pkce.verifier()).await.unwrap();
-        assert_eq!(token.scope.as_deref(), Some("AIS"));
-        assert_eq!(token.expires_in.as_deref(), Some("900"));
-        // A code works once.
-        let again = client.token_from_code(&code, pkce.verifier()).await.unwrap_err();
-        assert!(matches!(again, Error::Http { status: 400, .. }), "{again:?}");
-
-        let list = client.accounts(&token.access_token).await.unwrap();
-        let ibans: Vec<_> = list.accounts.iter().map(|a| a.iban.clone().unwrap()).collect();
-        assert_eq!(ibans, ["BE68539007547034", "BE71096123456769"]);
-        let first = &list.accounts[0].logical_id;
-        assert_eq!(token.logical_id.as_ref(), Some(first));
-        let details = client.account(&token.access_token, first).await.unwrap();
-        assert_eq!(details.balance.as_deref(), Some("1234.56"));
-        let page = client.transactions(&token.access_token, first, None, None, None).await.unwrap();
-        assert_eq!(page.embedded.transactions.len(), 3);
-        let e = client.account(&token.access_token, "no-such-account").await.unwrap_err();
-        assert!(
-            matches!(&e, Error::Http { status: 404, error: Some(b), .. } if b.error.as_deref() == Some("not_found")),
-            "{e:?}"
-        );
-
-        // Refresh: the new pair works, the old one stops.
-        let fresh = client.refresh(token.refresh_token.as_deref().unwrap()).await.unwrap();
-        client.accounts(&fresh.access_token).await.unwrap();
-        let old = client.accounts(&token.access_token).await.unwrap_err();
-        assert!(matches!(old, Error::Http { status: 401, .. }), "{old:?}");
-        sandbox.shutdown().await.unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn pis_sealed_sca_token_status_and_caf() {
-        let (sandbox, client) = start().await;
-        let mut payment = PaymentRequest::new("BE71096123456769", "Payee", Amount::new("12.34", "EUR"));
-        payment.remittance_information_unstructured = Some("invoice 42".into());
-        let pkce = Pkce::generate().unwrap();
-        let init = client
-            .initiate_payment(PaymentProduct::SepaCreditTransfers, payment.to_body().unwrap(), PisAuth::Pkce(&pkce))
-            .await
-            .unwrap();
-        assert_eq!(init.payment_status.as_deref(), Some("RCVD"));
-        let before = client.payment_status(PaymentProduct::SepaCreditTransfers, &init.payment_id, None).await.unwrap();
-        assert_eq!(before.payment_status, "RCVD");
-        let code = client.psu_authorize(init.sca_uri.as_deref().unwrap(), "s-pis").await.unwrap();
-        let pis = client.token_from_code(&code, pkce.verifier()).await.unwrap();
-        assert_eq!(pis.scope.as_deref(), Some("PIS"));
-        let status = client.payment_status(PaymentProduct::SepaCreditTransfers, &init.payment_id, None).await.unwrap();
-        assert_eq!(status.payment_status, "ACSC");
-        let details =
-            client.payment(&pis.access_token, PaymentProduct::SepaCreditTransfers, &init.payment_id).await.unwrap();
-        assert_eq!(details.instructed_amount, Some(Amount::new("12.34", "EUR")));
-        // A later payment with the PIS token instead of PKCE.
-        let second = client
-            .initiate_payment(
-                PaymentProduct::SepaCreditTransfers,
-                payment.to_body().unwrap(),
-                PisAuth::Bearer(&pis.access_token),
-            )
-            .await
-            .unwrap();
-        assert_ne!(second.payment_id, init.payment_id);
-        // An AIS token is not a PIS token.
-        let wrong = client.payment("not-a-token", PaymentProduct::SepaCreditTransfers, &init.payment_id).await;
-        assert!(matches!(wrong, Err(Error::Http { status: 401, .. })), "{wrong:?}");
-
-        // CAF.
-        let pkce = Pkce::generate().unwrap();
-        let uris = client.consent_uris(Scope::Caf, &pkce).await.unwrap();
-        let code = client.psu_authorize(&uris[0].consent_uri, "s-caf").await.unwrap();
-        let caf = client.token_from_code(&code, pkce.verifier()).await.unwrap();
-        assert_eq!(caf.scope.as_deref(), Some("CAF"));
-        let yes = FundsRequest::new("BE68539007547034", Amount::new("1234.56", "EUR"));
-        assert!(client.funds_confirmation(&caf.access_token, &yes).await.unwrap().funds_available);
-        let no = FundsRequest::new("BE71096123456769", Amount::new("10.01", "EUR"));
-        assert!(!client.funds_confirmation(&caf.access_token, &no).await.unwrap().funds_available);
-        sandbox.shutdown().await.unwrap();
-    }
 }
 
 #[tokio::test]

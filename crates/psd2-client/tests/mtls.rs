@@ -3,8 +3,7 @@
 //! TLS 1.3) and in a file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../tests/support/softhsm.rs"]
-mod softhsm;
+use psd2_test_support::softhsm;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

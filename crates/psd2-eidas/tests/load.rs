@@ -2,11 +2,9 @@
 //! eIDAS content, cross-checked against what openssl prints.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod fixtures;
-
-use fixtures::{Fixtures, P12_PASSWORD, openssl};
 use psd2_eidas::inspect::{Kind, Report};
 use psd2_eidas::{Curve, Error, Identity, KeyKind, KeyRef, Role, Secret, Secrets, SignatureScheme, Signer, load};
+use psd2_test_support::fixtures::{Fixtures, P12_PASSWORD, openssl};
 use std::sync::{Arc, OnceLock};
 
 fn fx() -> &'static Fixtures {

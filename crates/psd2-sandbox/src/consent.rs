@@ -24,7 +24,7 @@ pub(crate) fn consent_uris(call: &Call<'_>) -> Result<Response<Body>, ApiError> 
         Some(other) => return Err(ApiError::invalid_input(format!("scope {other:?} is not AIS or CAF"))),
         None => return Err(ApiError::missing_input("the scope query parameter is missing (AIS or CAF)")),
     };
-    let qwac = call.role(&[if scope == Scope::Ais { Role::AccountInformation } else { Role::IssuingCards }])?;
+    let qwac = call.role(&[scope.role()])?;
     let (client_id, _) = call.client(qwac)?;
     let (challenge, redirect) = call.pkce()?;
     let ticket = random_token().map_err(internal)?;

@@ -2,22 +2,21 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psd2_eidas::{Certificate, Secret};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
 use super::error::Error;
 
-/// Client id registered by [`SandboxConfig::demo`].
+/// Client id registered by [`SandboxConfig::with_demo_client`].
 pub const DEMO_CLIENT_ID: &str = "psd2-sign-demo";
-/// Client secret registered by [`SandboxConfig::demo`] (public on purpose: a test credential).
+/// Client secret registered by [`SandboxConfig::with_demo_client`] (public on purpose: a test credential).
 pub const DEMO_CLIENT_SECRET: &str = "psd2-sign-demo-secret";
 
 /// The sandbox bank's configuration.
@@ -48,24 +47,10 @@ impl SandboxConfig {
         self
     }
 
-    /// The demo configuration over the committed test PKI directory (`test-certs/`): trusts
-    /// `ec/ca.pem` and `rsa/ca.pem`, an ephemeral server CA and certificate for `localhost` and
-    /// 127.0.0.1, and one client [`DEMO_CLIENT_ID`] / [`DEMO_CLIENT_SECRET`] whose QSealC is
-    /// `rsa/qseal.pem` (RSA: the Belfius PIS signature is RS256).
-    pub fn demo(test_certs_dir: &Path) -> Result<Self, Error> {
-        let mut anchors = Vec::new();
-        for set in ["ec", "rsa"] {
-            anchors.extend(psd2_eidas::load::load_certificates(&test_certs_dir.join(set).join("ca.pem"), None)?);
-        }
-        let qseal = psd2_eidas::load::load_certificates(&test_certs_dir.join("rsa").join("qseal.pem"), None)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Config("rsa/qseal.pem holds no certificate".into()))?;
-        Ok(Self::new(anchors, ServerIdentity::ephemeral()?).with_client(
-            DEMO_CLIENT_ID,
-            Secret::new(DEMO_CLIENT_SECRET),
-            qseal,
-        ))
+    /// Onboards the demo client [`DEMO_CLIENT_ID`] / [`DEMO_CLIENT_SECRET`] with this QSealC
+    /// (an RSA one: the Belfius PIS signature is RS256).
+    pub fn with_demo_client(self, qseal: Certificate) -> Self {
+        self.with_client(DEMO_CLIENT_ID, Secret::new(DEMO_CLIENT_SECRET), qseal)
     }
 }
 
@@ -110,25 +95,13 @@ impl ServerIdentity {
         Self::new(chain, key.to_vec())
     }
 
-    /// A fresh ECDSA P-256 server CA and a server certificate it issues for `localhost` and
-    /// 127.0.0.1, both in memory. Clients trust it through [`ca`](Self::ca), explicitly.
+    /// A fresh ECDSA P-256 server CA ([`psd2_ca::ServerCa`]) and a server certificate it
+    /// issues for `localhost` and 127.0.0.1, both in memory. Clients trust it through
+    /// [`ca`](Self::ca), explicitly.
     pub fn ephemeral() -> Result<Self, Error> {
-        let ca_key = KeyPair::generate()?;
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name.push(DnType::CommonName, "psd2-sign sandbox server CA (TEST)");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
-        let ca_cert = ca.self_signed(&ca_key)?;
-        let issuer = Issuer::new(ca, ca_key);
-        let key = KeyPair::generate()?;
-        let mut leaf = CertificateParams::new(Vec::<String>::new())?;
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
-        leaf.subject_alt_names =
-            vec![SanType::DnsName("localhost".try_into()?), SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let leaf = leaf.signed_by(&key, &issuer)?;
-        let ca = Certificate::from_der(ca_cert.der())?;
-        Ok(Self { chain: vec![Certificate::from_der(leaf.der())?, ca.clone()], key: key.serialize_der(), ca: Some(ca) })
+        let ca = psd2_ca::ServerCa::generate("psd2-sign sandbox server CA (TEST)")?;
+        let server = ca.issue(&["localhost"], &[Ipv4Addr::LOCALHOST.into()])?;
+        Ok(Self { chain: server.chain, key: server.pkcs8_key.to_vec(), ca: Some(ca.certificate().clone()) })
     }
 
     /// The chain, leaf first.

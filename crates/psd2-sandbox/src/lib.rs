@@ -1,4 +1,6 @@
-//! The embedded sandbox bank (feature `sandbox`): a local HTTPS server that imitates the
+//! # psd2-sandbox
+//!
+//! The embedded sandbox bank: a local HTTPS server that imitates the
 //! Belfius/Banx dedicated PSD2 interface exactly as `docs/sandbox-api.md` fixes it, so that the
 //! same client code talks to it and to the live banks.
 //!
@@ -12,6 +14,7 @@
 //!
 //! [`Sandbox::start`] runs on the caller's tokio runtime and returns a [`SandboxHandle`]. The
 //! sandbox never prints.
+#![forbid(unsafe_code)]
 
 mod ais;
 mod caf;

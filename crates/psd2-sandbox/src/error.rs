@@ -13,21 +13,16 @@ pub enum Error {
     Eidas(#[from] psd2_eidas::Error),
     /// The ephemeral server CA or certificate could not be made.
     #[error("ephemeral server certificate: {0}")]
-    Rcgen(#[from] rcgen::Error),
+    ServerCa(#[from] psd2_ca::Error),
     /// rustls refused the server configuration.
     #[error("TLS server configuration: {0}")]
     Tls(#[from] rustls::Error),
     /// The client-certificate verifier could not be built (e.g. no trust anchor).
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
-    /// A TPP trust anchor was refused.
-    #[error("TPP trust anchor {subject}: {reason}")]
-    TrustAnchor {
-        /// The certificate's subject.
-        subject: String,
-        /// Why rustls refused it.
-        reason: String,
-    },
+    /// A TPP trust anchor was refused (the message names it).
+    #[error("TPP trust anchor: {0}")]
+    TrustAnchor(psd2_client::tls::Error),
     /// The configuration is unusable.
     #[error("sandbox configuration: {0}")]
     Config(String),

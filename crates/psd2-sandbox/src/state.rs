@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 
 use super::config::SandboxConfig;
@@ -16,23 +14,7 @@ pub(crate) const REFRESH_TTL: Duration = Duration::days(90);
 /// Authorization-code and ticket lifetime.
 pub(crate) const CODE_TTL: Duration = Duration::minutes(10);
 
-/// A consent scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    Ais,
-    Pis,
-    Caf,
-}
-
-impl Scope {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Scope::Ais => "AIS",
-            Scope::Pis => "PIS",
-            Scope::Caf => "CAF",
-        }
-    }
-}
+pub(crate) use psd2_client::Scope;
 
 /// What a consent ticket (and the code made from it) stands for.
 #[derive(Debug, Clone)]
@@ -129,21 +111,20 @@ impl Shared {
     }
 }
 
-/// 32 random bytes (aws-lc-rs), base64url without padding: tokens, codes, tickets, ids.
+/// 32 random bytes, base64url without padding: tokens, codes, tickets, ids (the client's
+/// generator, so both sides make their random values one way).
 pub(crate) fn random_token() -> Result<String, String> {
-    let mut b = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| "the random generator failed".to_owned())?;
-    Ok(URL_SAFE_NO_PAD.encode(b))
+    psd2_client::pkce::random_token(32).map_err(|e| e.to_string())
 }
 
-/// RFC 7636 S256: `BASE64URL-NOPAD(SHA256(ASCII(verifier)))`.
+/// RFC 7636 S256 of a verifier.
 pub(crate) fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()))
+    psd2_client::pkce::s256_challenge(verifier)
 }
 
-/// RFC 7636 §4.1: 43–128 characters from `[A-Za-z0-9-._~]`.
+/// RFC 7636 §4.1: 43–128 characters from `[A-Za-z0-9-._~]` (the client's own check).
 pub(crate) fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    psd2_client::Pkce::from_verifier(v).is_ok()
 }
 
 #[cfg(test)]

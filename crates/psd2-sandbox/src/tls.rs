@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
@@ -16,12 +15,7 @@ pub(crate) fn server_config(config: &SandboxConfig) -> Result<rustls::ServerConf
     if config.tpp_trust_anchors.is_empty() {
         return Err(Error::Config("no TPP trust anchor: client certificates could not be verified".into()));
     }
-    let mut roots = RootCertStore::empty();
-    for c in &config.tpp_trust_anchors {
-        roots
-            .add(CertificateDer::from(c.der().to_vec()))
-            .map_err(|e| Error::TrustAnchor { subject: c.subject().to_display(), reason: e.to_string() })?;
-    }
+    let roots = psd2_client::tls::roots(&config.tpp_trust_anchors).map_err(Error::TrustAnchor)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let chain: Vec<CertificateDer<'static>> =

@@ -32,11 +32,14 @@ const GRACE: Duration = Duration::from_secs(3);
 /// `docs/sandbox-api.md`, with mutual TLS against the TPP trust anchors.
 ///
 /// ```
-/// use psd2_client::sandbox::{Sandbox, SandboxConfig};
+/// use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 /// let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs");
+/// // Trust the TPP test CA; onboard the demo client with its QSealC.
+/// let tpp_ca = psd2_eidas::load::load_certificates(format!("{certs}/rsa/ca.pem").as_ref(), None)?;
+/// let qseal = psd2_eidas::load::load_certificates(format!("{certs}/rsa/qseal.pem").as_ref(), None)?.remove(0);
 /// let rt = tokio::runtime::Runtime::new()?;
 /// rt.block_on(async {
-///     let config = SandboxConfig::demo(certs.as_ref())?;
+///     let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal);
 ///     let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
 ///     let addr = sandbox.local_addr(); // https://127.0.0.1:PORT, trust sandbox.server_ca()
 ///     assert!(addr.port() != 0 && sandbox.server_ca().is_some());
