@@ -3,6 +3,10 @@
 //! A thin layer over the library crates: parse arguments, resolve references, call, print.
 //! `main` only calls `try_main` and turns its error into one line on stderr and an exit code:
 //! 0 success, 1 a verification or role check failed, 2 a usage or input error.
+//!
+//! Diagnostics go to stderr through `tracing`, only when asked for: `-v` (info), `-vv` (debug),
+//! `-vvv` (trace) for the psd2 crates, or a `RUST_LOG` filter, which wins when set. Without
+//! either no subscriber is installed and the output is exactly what it always was.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the CLI is the one place that prints")]
 #![allow(rustdoc::invalid_html_tags, reason = "doc comments are clap help text: <CC>, <id> are placeholders")]
@@ -13,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 mod ca;
 mod common;
+mod completions;
 mod csr;
 mod demo;
 mod hsm;
@@ -25,6 +30,9 @@ mod send;
 #[derive(Debug, Parser)]
 #[command(name = "psd2-sign", version, about, propagate_version = true)]
 struct Cli {
+    /// Diagnostics on stderr: -v info, -vv debug, -vvv trace (a RUST_LOG filter, when set, wins).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +59,8 @@ enum Command {
     Send(Box<send::Args>),
     /// A full AIS + PIS + CAF round trip against the embedded sandbox bank (no setup needed).
     Demo(demo::Args),
+    /// Print a shell completion script (bash, zsh, fish) to stdout.
+    Completions(completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +76,7 @@ fn main() -> ExitCode {
 
 fn try_main() -> Result<ExitCode, common::CliError> {
     let cli = Cli::parse();
+    init_diagnostics(cli.verbose);
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Hsm(args) => hsm::run(args),
@@ -76,7 +87,32 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Send(args) => send::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => completions::run(&args),
     }
+}
+
+/// The crates whose events `-v` turns on; other crates (hyper, reqwest, …) stay at `warn`
+/// unless `RUST_LOG` says otherwise.
+const OUR_CRATES: [&str; 6] = ["psd2_sign", "psd2_eidas", "psd2_client", "psd2_httpsig", "psd2_ca", "psd2_sandbox"];
+
+/// Installs the stderr subscriber when `-v` or `RUST_LOG` asks for diagnostics; otherwise none,
+/// so that nothing is printed besides the usual output.
+fn init_diagnostics(verbose: u8) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => directives,
+        _ => {
+            let level = match verbose {
+                0 => return,
+                1 => "info",
+                2 => "debug",
+                _ => "trace",
+            };
+            let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={level}")).collect();
+            format!("warn,{}", ours.join(","))
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter);
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// `psd2-sign ... | head` closes stdout early; `print!` then panics with a broken pipe. That is

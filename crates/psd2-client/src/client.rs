@@ -6,6 +6,10 @@
 //! `Accept` version from [`bank::CALLS`](crate::bank::CALLS), and checks the `Response-ID`.
 //! Redirects are never followed: the SCA URL of a payment and the authorization code of the
 //! PSU step are read from `Location`.
+//!
+//! Diagnostics (`tracing`, target `psd2_client::client`): each call at info level with method,
+//! URL without its query, status and `Request-ID`, and the TLS version and server certificate of
+//! the connection at debug level. Never a header value, token, secret or body.
 
 use std::time::Duration;
 
@@ -206,8 +210,19 @@ impl Client {
         }
         // HTTP/1.1 only: reqwest sets no ALPN on a preconfigured config, and none is wanted.
         let tls = crate::tls::client_config(&qwac, roots)?;
+        tracing::debug!(
+            extra_roots = options.extra_roots.len(),
+            public_roots = options.public_roots,
+            base = %base,
+            "bank client"
+        );
+        for ca in &options.extra_roots {
+            tracing::debug!(subject = %ca.subject().to_display(), serial = %ca.serial_hex(), "trusted server CA");
+        }
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
+            // The negotiated version and the server certificate, for the debug events only.
+            .tls_info(tracing::enabled!(tracing::Level::DEBUG))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(30))
             .timeout(options.timeout)
@@ -479,12 +494,25 @@ impl Client {
             u.set_query(None);
             u.to_string()
         };
-        let resp = req.send().await.map_err(|e| Error::Connection {
-            call: spec.name,
-            url: shown_url.clone(),
-            reason: chain(&e),
+        let method = spec.method();
+        tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "sending");
+        let resp = req.send().await.map_err(|e| {
+            tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "no answer");
+            Error::Connection { call: spec.name, url: shown_url.clone(), reason: chain(&e) }
         })?;
         let status = resp.status();
+        tracing::info!(
+            call = spec.name,
+            %method,
+            url = %shown_url,
+            status = status.as_u16(),
+            request_id,
+            response_id = resp.headers().get(bank::RESPONSE_ID).and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            "bank call"
+        );
+        if let Some(info) = resp.extensions().get::<reqwest::tls::TlsInfo>() {
+            log_tls(info);
+        }
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
@@ -600,6 +628,22 @@ impl Client {
             .map(str::to_owned)
             .ok_or_else(|| Error::Config(format!("{}: the signer added no Signature header", spec.name)))
     }
+}
+
+/// The debug event of a connection: TLS version and the server's certificate.
+fn log_tls(info: &reqwest::tls::TlsInfo) {
+    use reqwest::tls::Version;
+    let version = match info.version() {
+        Some(v) if v == Version::TLS_1_3 => "TLSv1.3",
+        Some(v) if v == Version::TLS_1_2 => "TLSv1.2",
+        Some(_) => "older than TLSv1.2",
+        None => "unknown",
+    };
+    let server = info.peer_certificate().map(|der| match Certificate::from_der(der) {
+        Ok(c) => short_subject(&c),
+        Err(e) => format!("unreadable: {e}"),
+    });
+    tracing::debug!(tls = version, server_certificate = server.as_deref().unwrap_or("none"), "TLS connection");
 }
 
 /// `CN=…, O=…, serial …` (the full DN when it has neither).

@@ -115,6 +115,15 @@ impl rustls::sign::Signer for TlsSigner {
 pub fn client_config(identity: &Identity, roots: RootCertStore) -> Result<ClientConfig, Error> {
     let chain: Vec<CertificateDer<'static>> =
         identity.chain().iter().map(|c| CertificateDer::from(c.der().to_vec())).collect();
+    let leaf = identity.certificate();
+    tracing::info!(
+        client_certificate = %leaf.subject().to_display(),
+        serial = %leaf.serial_hex(),
+        chain = chain.len(),
+        key = %identity.signer().describe(),
+        roots = roots.len(),
+        "mTLS client identity"
+    );
     let key = CertifiedKey::new(chain, Arc::new(TlsKey::new(identity.signer().clone())));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)

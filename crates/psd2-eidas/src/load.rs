@@ -3,6 +3,10 @@
 //! default AES-256-CBC/PBKDF2 and legacy 3DES/RC2-40).
 //!
 //! The format is recognised from the content, not the file name.
+//!
+//! What was read is reported through `tracing` (target `psd2_eidas::load`): an info event per
+//! file or buffer (where from, container format, number of certificates, key type) and a debug
+//! event per certificate (subject, serial). Never key bytes or passwords.
 
 use std::path::Path;
 
@@ -12,6 +16,7 @@ use crate::Error;
 use crate::cert::Certificate;
 use crate::der::{Tlv, tag};
 use crate::file_key::{FileKey, KeyFormat};
+use crate::key::Signer as _;
 use crate::secret::Secret;
 
 /// What a file held.
@@ -77,10 +82,38 @@ pub fn load_bytes(data: &[u8], origin: &str, password: Option<&Secret>) -> Resul
     if data.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::Empty);
     }
-    if crate::pem::looks_like_pem(data) {
-        return load_pem(data, origin, password);
+    let (loaded, format) = if crate::pem::looks_like_pem(data) {
+        (load_pem(data, origin, password)?, "PEM")
+    } else {
+        load_der(data, origin, password)?
+    };
+    report(&loaded, origin, format);
+    Ok(loaded)
+}
+
+/// The diagnostics of one successful load: what, never key material.
+fn report(loaded: &Loaded, origin: &str, format: &'static str) {
+    let key = loaded.key.as_ref().map(|k| k.public_key().kind().to_string());
+    let content = match (loaded.certificates.len(), &key) {
+        (0, None) => "nothing",
+        (0, Some(_)) => "private key",
+        (1, None) => "certificate",
+        (_, None) => "certificates",
+        (1, Some(_)) => "private key and certificate",
+        (_, Some(_)) => "private key and certificates",
+    };
+    tracing::info!(
+        file = origin,
+        format,
+        content,
+        certificates = loaded.certificates.len(),
+        key = key.as_deref().unwrap_or("none"),
+        "loaded"
+    );
+    for (i, c) in loaded.certificates.iter().enumerate() {
+        let (subject, serial) = (c.subject().to_display(), c.serial_hex());
+        tracing::debug!(file = origin, index = i, subject, serial, "certificate");
     }
-    load_der(data, origin, password)
 }
 
 fn load_pem(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
@@ -133,7 +166,8 @@ fn load_pem(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Load
 const OID_PKCS7_DATA: &str = "1.2.840.113549.1.7.1";
 const OID_PBES2: &str = "1.2.840.113549.1.5.13";
 
-fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Loaded, Error> {
+/// Decodes DER content; also returns the container format, for the diagnostics.
+fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<(Loaded, &'static str), Error> {
     let top = match Tlv::parse_exact(data, "file") {
         Ok(t) if t.tag == tag::SEQUENCE => t,
         Ok(_) => return Err(Error::Unrecognized),
@@ -153,7 +187,7 @@ fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Load
         (Some(v), Some(ci)) if v.tag == tag::INTEGER && v.value == [3] && ci.tag == tag::SEQUENCE => {
             let is_data = ci.reader().read().ok().and_then(|t| t.oid().ok()).as_deref() == Some(OID_PKCS7_DATA);
             if is_data {
-                return load_pkcs12(data, origin, password);
+                return Ok((load_pkcs12(data, origin, password)?, "PKCS#12"));
             }
             Err(Error::Unrecognized)
         }
@@ -161,18 +195,19 @@ fn load_der(data: &[u8], origin: &str, password: Option<&Secret>) -> Result<Load
         (Some(alg), Some(oct)) if alg.tag == tag::SEQUENCE && oct.tag == tag::OCTET_STRING => {
             let oid = alg.reader().read().ok().and_then(|t| t.oid().ok());
             if oid.as_deref() == Some(OID_PBES2) {
-                Ok(Loaded { certificates: vec![], key: Some(decrypt_pkcs8(data, origin, password)?) })
+                let key = decrypt_pkcs8(data, origin, password)?;
+                Ok((Loaded { certificates: vec![], key: Some(key) }, "DER (encrypted PKCS#8)"))
             } else {
                 Err(Error::Unrecognized)
             }
         }
         // Certificate: tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE, BIT STRING
         (Some(tbs), Some(alg)) if tbs.tag == tag::SEQUENCE && alg.tag == tag::SEQUENCE => {
-            Ok(Loaded { certificates: vec![Certificate::from_der(data)?], key: None })
+            Ok((Loaded { certificates: vec![Certificate::from_der(data)?], key: None }, "DER"))
         }
         // PKCS#8 / PKCS#1 / SEC1 all start with an INTEGER version.
         (Some(v), _) if v.tag == tag::INTEGER => {
-            Ok(Loaded { certificates: vec![], key: Some(FileKey::from_der_any(data, origin)?) })
+            Ok((Loaded { certificates: vec![], key: Some(FileKey::from_der_any(data, origin)?) }, "DER"))
         }
         _ => Err(Error::Unrecognized),
     }

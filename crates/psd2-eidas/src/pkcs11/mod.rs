@@ -54,7 +54,10 @@ fn token(uri: &Pkcs11Uri, secrets: &Secrets, need_pin: bool) -> Result<std::sync
 /// Opens the private key a PKCS#11 URI names (logging in with the PIN).
 pub fn open_key(uri: &str, secrets: &Secrets) -> Result<Pkcs11Key, Error> {
     let u = Pkcs11Uri::parse(uri)?;
-    Pkcs11Key::open(token(&u, secrets, true)?, &u)
+    let key = Pkcs11Key::open(token(&u, secrets, true)?, &u)?;
+    let (described, kind) = (crate::Signer::describe(&key), crate::Signer::public_key(&key).kind());
+    tracing::info!(key = described, %kind, "PKCS#11 key opened");
+    Ok(key)
 }
 
 /// Reads the certificates the URI names (same `object=`/`id=` as the key).
@@ -77,6 +80,8 @@ pub fn find_certificates(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate
             token: t.label().to_owned(),
         });
     }
+    let wanted = u.describe();
+    tracing::info!(token = t.label(), wanted, certificates = values.len(), "PKCS#11 certificates read");
     values.iter().map(|v| Certificate::from_der(v)).collect()
 }
 

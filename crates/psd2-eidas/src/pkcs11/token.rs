@@ -1,4 +1,7 @@
 //! Modules (loaded and initialised once per process), tokens and the session pool.
+//!
+//! Diagnostics (`tracing`, target `psd2_eidas::pkcs11::token`): the module loaded, the token
+//! opened (label, serial, slot), each login (never the PIN).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +72,16 @@ pub(crate) fn module(path: &Path) -> Result<Pkcs11, Error> {
             return Err(Error::Pkcs11Module { path: Some(path.into()), reason: format!("C_Initialize failed: {e}") });
         }
     }
+    match ctx.get_library_info() {
+        Ok(i) => tracing::info!(
+            module = %path.display(),
+            manufacturer = i.manufacturer_id(),
+            library = i.library_description(),
+            version = %i.library_version(),
+            "PKCS#11 module loaded"
+        ),
+        Err(_) => tracing::info!(module = %path.display(), "PKCS#11 module loaded"),
+    }
     map.insert(path.into(), ctx.clone());
     Ok(ctx)
 }
@@ -105,6 +118,7 @@ impl Token {
         if let Some(t) = tokens.get(&key) {
             let same_pin = t.pin.as_ref().map(Secret::expose) == pin.as_ref().map(Secret::expose);
             if same_pin || pin.is_none() {
+                tracing::debug!(token = t.label.as_str(), "PKCS#11 token already open in this process");
                 return Ok(t.clone());
             }
         }
@@ -117,6 +131,15 @@ impl Token {
                 && uri.manufacturer.as_deref().is_none_or(|m| m == info.manufacturer_id())
                 && uri.model.as_deref().is_none_or(|m| m == info.model());
             if matches {
+                tracing::info!(
+                    module = %key.0.display(),
+                    token = info.label(),
+                    serial = info.serial_number(),
+                    manufacturer = info.manufacturer_id(),
+                    model = info.model(),
+                    slot = slot.id(),
+                    "PKCS#11 token opened"
+                );
                 found = Some((slot, info.label().to_owned()));
                 break;
             }
@@ -130,6 +153,7 @@ impl Token {
         if token.pin.is_some() {
             let session = token.new_session()?;
             token.put(session);
+            tracing::info!(token = token.label.as_str(), "PKCS#11 login done (user PIN)");
         }
         tokens.insert(key, token.clone());
         Ok(token)
@@ -157,7 +181,10 @@ impl Token {
             return Ok(());
         }
         match s.login(UserType::User, Some(&AuthPin::from(pin.expose()))) {
-            Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                tracing::debug!(token = self.label.as_str(), "PKCS#11 user login done");
+                Ok(())
+            }
             Err(cryptoki::error::Error::Pkcs11(RvError::PinIncorrect, _)) => {
                 let info = self.ctx.get_token_info(self.slot).ok();
                 let warning = info.map(|i| {

@@ -1,0 +1,138 @@
+//! CLI conventions: `completions bash|zsh|fish`, `-v`/`-vv` diagnostics on stderr (and
+//! `RUST_LOG`), and a default run that prints nothing besides its usual output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.key");
+
+/// The binary with neither a password nor a log filter from the caller's environment.
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_psd2-sign"));
+    c.env_remove("PSD2_SIGN_PASSWORD").env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn completion_scripts() {
+    let o = run(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bash = stdout(&o);
+    // clap_complete names the function `_psd2__sign` ('-' doubled to '__').
+    assert!(bash.contains("_psd2__sign()"), "{bash}");
+    assert!(bash.contains("complete -F _psd2__sign"), "{bash}");
+    for word in ["inspect", "sign", "verify", "send", "completions", "--verbose"] {
+        assert!(bash.contains(word), "bash script lacks {word}");
+    }
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+
+    let o = run(&["completions", "zsh"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("#compdef psd2-sign"), "{}", stdout(&o));
+
+    let o = run(&["completions", "fish"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("complete -c psd2-sign"), "{}", stdout(&o));
+}
+
+#[test]
+fn unknown_shell_is_a_usage_error() {
+    for args in [&["completions", "powershell"][..], &["completions"][..]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+    }
+    let o = run(&["completions", "tcsh"]);
+    assert!(stderr(&o).contains("possible values: bash, zsh, fish"), "{}", stderr(&o));
+}
+
+#[test]
+fn default_run_prints_no_diagnostics() {
+    let o = run(&["inspect", CERT]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!o.stdout.is_empty());
+    assert!(o.stderr.is_empty(), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn verbose_logs_the_loaded_file_and_keeps_stdout() {
+    let plain = run(&["inspect", CERT]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    for args in [&["-v", "inspect", CERT][..], &["inspect", CERT, "--verbose"][..]] {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.stdout, plain.stdout, "{args:?}: -v changes stdout");
+        let err = stderr(&o);
+        let line = err.lines().find(|l| l.contains("loaded")).unwrap_or_else(|| panic!("{args:?}: no log line: {err}"));
+        assert!(line.contains("INFO") && line.contains(CERT) && line.contains("certificate"), "{line}");
+        assert!(!err.contains("DEBUG"), "-v is info only: {err}");
+    }
+    let o = run(&["-vv", "inspect", CERT]);
+    assert_eq!(o.stdout, plain.stdout);
+    let err = stderr(&o);
+    assert!(err.contains("DEBUG") && err.contains("PSDBE-NBB-0999.888.777"), "-vv shows the subject: {err}");
+}
+
+#[test]
+fn rust_log_wins_over_verbose() {
+    let o = bin().args(["-vv", "inspect", CERT]).env("RUST_LOG", "off").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "RUST_LOG=off silences -vv: {}", stderr(&o));
+
+    let o = bin().args(["inspect", CERT]).env("RUST_LOG", "psd2_eidas=debug").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("DEBUG") && err.contains(CERT), "RUST_LOG alone turns logging on: {err}");
+}
+
+#[test]
+fn debug_log_of_sign_holds_no_key_and_no_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = "body-marker-7c1e5f";
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, format!(r#"{{"instructedAmount":{{"amount":"1.00"}},"note":"{marker}"}}"#)).unwrap();
+    let body = body.display().to_string();
+    let args = [
+        "sign",
+        "--profile",
+        "berlin-group",
+        "--key",
+        KEY,
+        "--cert",
+        CERT,
+        "--method",
+        "POST",
+        "--url",
+        "https://bank.example/v1/payments?token=query-secret",
+        "--body",
+        &body,
+    ];
+    for verbose in ["-vv", "-vvv"] {
+        let o = bin().arg(verbose).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("Signature"), "{}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(KEY) && err.contains("private key"), "the key file is logged: {err}");
+        for secret in ["PRIVATE KEY", "-----BEGIN", marker, "instructedAmount", "query-secret"] {
+            assert!(!err.contains(secret), "{verbose}: stderr shows {secret:?}: {err}");
+        }
+        // Nothing of the key file's base64 either.
+        let pem = std::fs::read_to_string(KEY).unwrap();
+        for line in pem.lines().filter(|l| !l.starts_with("-----") && l.len() > 20) {
+            assert!(!err.contains(line), "{verbose}: stderr shows key material");
+        }
+    }
+}
