@@ -6,13 +6,14 @@
 //! `PSD2_SIGN_ACCESS_TOKEN` / `PSD2_SIGN_REFRESH_TOKEN`. The PKCE verifier and `state` of a
 //! `consent` or `pay` wait in the token file for the `token` exchange. JSON goes to stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use psd2_client::session::{self, Session};
 use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token};
-use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
+use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Scope};
 use psd2_eidas::{Identity, KeyRef, Secret};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{CliError, PasswordArgs};
@@ -197,74 +198,6 @@ pub(crate) struct PayArgs {
     use_token: bool,
 }
 
-/// A consent or payment waiting for its code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    scope: String,
-    code_verifier: String,
-    state: String,
-}
-
-/// The last payment initiated.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LastPayment {
-    product: String,
-    payment_id: String,
-}
-
-/// The token file.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct TokenFile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bank: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    base_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
-    /// Tokens by scope (`AIS`, `PIS`, `CAF`).
-    #[serde(default)]
-    tokens: std::collections::BTreeMap<String, Token>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pending: Option<Pending>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    payment: Option<LastPayment>,
-}
-
-impl TokenFile {
-    fn load(path: &Path) -> Result<Self, CliError> {
-        match std::fs::read(path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map_err(|e| CliError::input(format!("{}: not a psd2-sign token file: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(CliError::input(format!("{}: {e}", path.display()))),
-        }
-    }
-
-    /// Writes atomically (a temporary file in the same directory, renamed), mode 0600.
-    fn save(&self, path: &Path) -> Result<(), CliError> {
-        let err = |e: std::io::Error| CliError::input(format!("{}: {e}", path.display()));
-        let data = serde_json::to_vec_pretty(self).map_err(|e| CliError::input(format!("token file: {e}")))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tokens".into());
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let write = || -> std::io::Result<()> {
-            use std::io::Write as _;
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&data)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
-    }
-}
-
 /// Runs `send`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -278,9 +211,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
 
 fn client_error(e: psd2_client::Error) -> CliError {
     match e {
-        psd2_client::Error::Config(_) | psd2_client::Error::Missing { .. } | psd2_client::Error::Tls(_) => {
-            CliError::input(e.to_string())
-        }
+        psd2_client::Error::Config(_)
+        | psd2_client::Error::Missing { .. }
+        | psd2_client::Error::Tls(_)
+        | psd2_client::Error::SessionFile { .. }
+        | psd2_client::Error::NoPendingAuthorization => CliError::input(e.to_string()),
         // A role check, or the bank/network refused: the call failed (exit 1).
         _ => CliError::check(e.to_string()),
     }
@@ -297,7 +232,7 @@ fn product(s: &str) -> Result<PaymentProduct, CliError> {
 struct Ctx {
     client: Client,
     token_file: Option<PathBuf>,
-    store: TokenFile,
+    store: Session,
     sca: Sca,
     language: Option<String>,
 }
@@ -309,16 +244,14 @@ impl Ctx {
                 "this operation keeps tokens or the PKCE verifier: give --token-file FILE (or PSD2_SIGN_TOKEN_FILE)",
             )
         })?;
-        self.store.bank = Some(self.client.options().bank.name().to_owned());
-        self.store.base_url = Some(self.client.base_url().to_string());
-        self.store.client_id = Some(self.client.options().client_id.clone());
-        self.store.save(path)
+        self.store.bind(&self.client);
+        self.store.save(path).map_err(client_error)
     }
 
     /// The stored access token of a scope, else PSD2_SIGN_ACCESS_TOKEN.
     fn access_token(&self, scope: Scope) -> Result<String, CliError> {
-        if let Some(t) = self.store.tokens.get(scope.as_str()) {
-            return Ok(t.access_token.clone());
+        if let Some(t) = self.store.access_token(scope) {
+            return Ok(t.to_owned());
         }
         if let Some(s) = Secret::from_env(ACCESS_TOKEN_ENV) {
             return Ok(s.expose().to_owned());
@@ -342,29 +275,10 @@ impl Ctx {
 
     /// Exchanges a code for the pending scope; stores the token; returns its summary.
     async fn exchange(&mut self, code: &str, state: Option<&str>) -> Result<serde_json::Value, CliError> {
-        let pending = self.store.pending.clone().ok_or_else(|| {
-            CliError::input("no pending consent or payment in the token file (run consent or pay first)")
-        })?;
-        if let Some(s) = state
-            && s != pending.state
-        {
-            return Err(CliError::check(format!(
-                "the redirect's state {s:?} is not the pending one: the callback belongs to another consent"
-            )));
-        }
-        let token = self.client.token_from_code(code, &pending.code_verifier).await.map_err(client_error)?;
-        let key = token.scope.clone().unwrap_or(pending.scope.clone()).to_ascii_uppercase();
+        let token = self.store.complete(&self.client, code, state).await.map_err(client_error)?.clone();
         let summary = self.summary(&token);
-        self.store.tokens.insert(key, token);
-        self.store.pending = None;
         self.save()?;
         Ok(summary)
-    }
-
-    /// The SCA URL with our state appended.
-    fn with_state(uri: &str, state: &str) -> String {
-        let sep = if uri.contains('?') { '&' } else { '?' };
-        format!("{uri}{sep}state={state}")
     }
 }
 
@@ -399,9 +313,10 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     if let Some(l) = &args.language {
         options = options.with_accept_language(l.clone());
     }
+    // Before any network call: a token file that cannot be read or saved stops here.
     let store = match &args.token_file {
-        Some(p) => TokenFile::load(p)?,
-        None => TokenFile::default(),
+        Some(p) => Session::load(p).map_err(client_error)?,
+        None => Session::new(),
     };
     let client = Client::new(qwac, qseal, options).map_err(client_error)?;
     let mut ctx = Ctx { client, token_file: args.token_file, store, sca: args.sca, language: args.language };
@@ -411,14 +326,17 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
         Op::Token { code, callback } => {
             let (code, state) = match (code, callback) {
                 (Some(c), _) => (c, None),
-                (None, Some(url)) => parse_callback(&url)?,
+                (None, Some(url)) => {
+                    let c = session::parse_callback(&url).map_err(client_error)?;
+                    (c.code, c.state)
+                }
                 (None, None) => return Err(CliError::input("give --code or --callback")),
             };
             ctx.exchange(&code, state.as_deref()).await
         }
         Op::Refresh { scope: s } => {
             let s = scope(&s)?;
-            let refresh = match ctx.store.tokens.get(s.as_str()).and_then(|t| t.refresh_token.clone()) {
+            let refresh = match ctx.store.token(s).and_then(|t| t.refresh_token.clone()) {
                 Some(r) => r,
                 None => Secret::from_env(REFRESH_TOKEN_ENV).map(|r| r.expose().to_owned()).ok_or_else(|| {
                     CliError::input(format!(
@@ -434,7 +352,7 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
                 summary["refresh_token"] = json!(token.refresh_token);
                 return Ok(summary);
             }
-            ctx.store.tokens.insert(s.as_str().to_owned(), token);
+            ctx.store.set_token(s, token);
             ctx.save()?;
             Ok(summary)
         }
@@ -458,7 +376,7 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
         Op::Pay(p) => pay(&mut ctx, p).await,
         Op::PaymentStatus { payment_id, product: prod } => {
             let (prod, id) = last_payment(&ctx, payment_id, prod)?;
-            let bearer = ctx.store.tokens.get("PIS").map(|t| t.access_token.clone());
+            let bearer = ctx.store.access_token(Scope::Pis).map(str::to_owned);
             to_json(ctx.client.payment_status(prod, &id, bearer.as_deref()).await.map_err(client_error)?)
         }
         Op::Payment { payment_id, product: prod } => {
@@ -479,7 +397,7 @@ fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, CliError> {
 }
 
 fn last_payment(ctx: &Ctx, id: Option<String>, prod: Option<String>) -> Result<(PaymentProduct, String), CliError> {
-    let last = ctx.store.payment.as_ref();
+    let last = ctx.store.last_payment();
     let id = id.or_else(|| last.map(|p| p.payment_id.clone())).ok_or_else(|| {
         CliError::input("no payment id: give --payment-id, or initiate one with pay and a token file")
     })?;
@@ -487,61 +405,13 @@ fn last_payment(ctx: &Ctx, id: Option<String>, prod: Option<String>) -> Result<(
     Ok((product(&prod)?, id))
 }
 
-/// `code` and `state` from a redirect URL.
-fn parse_callback(url: &str) -> Result<(String, Option<String>), CliError> {
-    let query = url.split_once('?').map(|(_, q)| q.split('#').next().unwrap_or(q)).unwrap_or("");
-    let mut code = None;
-    let mut state = None;
-    let mut error = None;
-    for kv in query.split('&') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let v = percent_decode(v);
-        match k {
-            "code" => code = Some(v),
-            "state" => state = Some(v),
-            "error" => error = Some(v),
-            _ => {}
-        }
-    }
-    if let Some(e) = error {
-        return Err(CliError::check(format!("the bank redirected with error {e:?}")));
-    }
-    let code = code.filter(|c| !c.is_empty()).ok_or_else(|| CliError::input("--callback: the URL has no code"))?;
-    Ok((code, state))
-}
-
-fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliError> {
-    let pkce = Pkce::generate().map_err(client_error)?;
-    let state = psd2_client::pkce::random_token(16).map_err(client_error)?;
     if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
         return Err(CliError::input(
             "consent keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto)",
         ));
     }
+    let (pkce, state) = ctx.store.start(scope).map_err(client_error)?;
     let uris = ctx.client.consent_uris(scope, &pkce).await.map_err(client_error)?;
     let chosen = ctx
         .language
@@ -551,18 +421,13 @@ async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliEr
         .ok_or_else(|| CliError::check("consent-uris: the bank returned no consent URI"))?
         .consent_uri
         .clone();
-    ctx.store.pending = Some(Pending {
-        scope: scope.as_str().to_owned(),
-        code_verifier: pkce.verifier().to_owned(),
-        state: state.clone(),
-    });
     match ctx.sca {
         Sca::Manual => {
             ctx.save()?;
             Ok(json!({
                 "scope": scope.as_str(),
                 "state": state,
-                "sca_uri": Ctx::with_state(&chosen, &state),
+                "sca_uri": session::sca_url(&chosen, &state),
                 "consent_uris": uris,
                 "next": "the PSU opens sca_uri; then: psd2-sign send ... token --callback '<redirect URL>' (or --code CODE)",
             }))
@@ -582,8 +447,8 @@ impl Ctx {
         if self.token_file.is_some() {
             return self.exchange(code, Some(state)).await;
         }
-        let pending = self.store.pending.take().ok_or_else(|| CliError::input("no pending consent"))?;
-        let token = self.client.token_from_code(code, &pending.code_verifier).await.map_err(client_error)?;
+        let pending = self.store.take_pending().ok_or_else(|| CliError::input("no pending consent"))?;
+        let token = self.client.token_from_code(code, pending.code_verifier()).await.map_err(client_error)?;
         let mut summary = self.summary(&token);
         summary["access_token"] = json!(token.access_token);
         summary["refresh_token"] = json!(token.refresh_token);
@@ -609,7 +474,7 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
     if p.use_token {
         let t = ctx.access_token(Scope::Pis)?;
         let init = ctx.client.initiate_payment(prod, body, PisAuth::Bearer(&t)).await.map_err(client_error)?;
-        ctx.store.payment = Some(LastPayment { product: prod.as_str().into(), payment_id: init.payment_id.clone() });
+        ctx.store.set_last_payment(prod, init.payment_id.clone());
         if ctx.token_file.is_some() {
             ctx.save()?;
         }
@@ -620,12 +485,9 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
             "pay keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto or --use-token)",
         ));
     }
-    let pkce = Pkce::generate().map_err(client_error)?;
-    let state = psd2_client::pkce::random_token(16).map_err(client_error)?;
+    let (pkce, state) = ctx.store.start(Scope::Pis).map_err(client_error)?;
     let init = ctx.client.initiate_payment(prod, body, PisAuth::Pkce(&pkce)).await.map_err(client_error)?;
-    ctx.store.payment = Some(LastPayment { product: prod.as_str().into(), payment_id: init.payment_id.clone() });
-    ctx.store.pending =
-        Some(Pending { scope: "PIS".into(), code_verifier: pkce.verifier().to_owned(), state: state.clone() });
+    ctx.store.set_last_payment(prod, init.payment_id.clone());
     let sca_uri = init
         .sca_uri
         .clone()
@@ -638,7 +500,7 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
                 "payment_status": init.payment_status,
                 "product": prod.as_str(),
                 "state": state,
-                "sca_uri": Ctx::with_state(&sca_uri, &state),
+                "sca_uri": session::sca_url(&sca_uri, &state),
                 "next": "the PSU signs at sca_uri; then: psd2-sign send ... token --callback '<redirect URL>' (or --code CODE)",
             }))
         }
@@ -664,22 +526,5 @@ fn read_body(src: &str) -> Result<Vec<u8>, CliError> {
         Ok(buf)
     } else {
         std::fs::read(src).map_err(|e| CliError::input(format!("{src}: {e}")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn callback_code_and_state() {
-        let (c, s) = parse_callback("https://tpp.example/cb?code=a%2Bb&state=xyz").unwrap();
-        assert_eq!(c, "a+b");
-        assert_eq!(s.as_deref(), Some("xyz"));
-        assert!(parse_callback("https://tpp.example/cb?error=access_denied").is_err());
-        assert!(parse_callback("https://tpp.example/cb?state=1").is_err());
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

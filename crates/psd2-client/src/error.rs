@@ -102,6 +102,31 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A session file ([`crate::session`]) cannot be read, written, or is not one.
+    #[error("{}: {reason}", path.display())]
+    SessionFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A code arrived but no consent or payment is waiting for one in the session.
+    #[error("no pending consent or payment in the session (start a consent or a payment first)")]
+    NoPendingAuthorization,
+    /// The redirect's `state` is not the pending one: the callback belongs to another consent.
+    #[error("the redirect's state {got:?} is not the pending one: the callback belongs to another consent")]
+    StateMismatch {
+        /// The state the redirect brought.
+        got: String,
+    },
+    /// The bank redirected to the TPP with an OAuth error instead of a code.
+    #[error("the bank redirected with error {error:?}{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    RedirectError {
+        /// The `error` parameter.
+        error: String,
+        /// The `error_description` parameter, when present.
+        description: Option<String>,
+    },
 }
 
 impl Error {

@@ -9,13 +9,16 @@
 //! - [`bank`]: Belfius / Banx hosts, prefixes and the call table (Accept versions, headers, roles);
 //! - [`pkce`]: RFC 7636 S256;
 //! - [`Client`]: the async bank client (consent, token, AIS, PIS sealed with the QSealC, CAF) with
-//!   the role gate before any I/O; [`types`]: the bodies.
+//!   the role gate before any I/O; [`types`]: the bodies;
+//! - [`session`]: the OAuth session kept between calls (tokens, the pending PKCE verifier and
+//!   `state`, the last payment) in a private file, and the redirect callback.
 #![forbid(unsafe_code)]
 
 pub mod bank;
 mod client;
 mod error;
 pub mod pkce;
+pub mod session;
 pub mod tls;
 pub mod types;
 

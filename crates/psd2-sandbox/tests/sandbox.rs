@@ -729,6 +729,37 @@ mod bank_client {
         (sandbox, client)
     }
 
+    /// `psd2_client::session` across "requests": the session file carries the verifier and
+    /// state from the consent to the redirect, then the token to the next call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_file_carries_the_consent_to_the_token() {
+        use psd2_client::session::{self, Session};
+        let (sandbox, client) = start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.json");
+        let mut s = Session::load(&file).unwrap();
+        let (pkce, state) = s.start(Scope::Caf).unwrap();
+        let uris = client.consent_uris(Scope::Caf, &pkce).await.unwrap();
+        s.save(&file).unwrap();
+        let code = client.psu_authorize(&uris[0].consent_uri, &state).await.unwrap();
+        // A redirect with another consent's state is refused; the pending consent stays.
+        let mut s = Session::load(&file).unwrap();
+        let wrong = session::parse_callback(&format!("{REDIRECT}?code={code}&state=other")).unwrap();
+        let e = s.complete(&client, &wrong.code, wrong.state.as_deref()).await.unwrap_err();
+        assert!(matches!(e, Error::StateMismatch { .. }), "{e}");
+        let cb = session::parse_callback(&format!("{REDIRECT}?code={code}&state={state}")).unwrap();
+        assert_eq!(s.complete(&client, &cb.code, cb.state.as_deref()).await.unwrap().scope.as_deref(), Some("CAF"));
+        assert!(s.pending().is_none());
+        s.save(&file).unwrap();
+        let s = Session::load(&file).unwrap();
+        let req = FundsRequest::new(IBAN, Amount::new("1.00", "EUR"));
+        let yes = client.funds_confirmation(s.access_token(Scope::Caf).unwrap(), &req).await.unwrap();
+        assert!(yes.funds_available);
+        let e = s.pending_for(None).unwrap_err();
+        assert!(matches!(e, Error::NoPendingAuthorization), "{e}");
+        sandbox.shutdown().await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ais_consent_token_accounts_transactions_refresh() {
         let (sandbox, client) = start().await;
