@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use psd2_eidas::Role;
 use reqwest::Method;
 
@@ -495,24 +496,14 @@ impl CallSpec {
         if path.contains("{id}") {
             let id =
                 id.filter(|i| !i.is_empty()).ok_or_else(|| Error::Config(format!("{}: needs an id", self.name)))?;
-            path = path.replace("{id}", &segment(id));
+            path = path.replace("{id}", &utf8_percent_encode(id, SEGMENT).to_string());
         }
         Ok(path)
     }
 }
 
-/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a path segment escapes: everything but the RFC 3986 unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 #[cfg(test)]
 mod tests {

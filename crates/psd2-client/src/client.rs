@@ -116,14 +116,8 @@ struct Certified {
 
 impl Certified {
     fn new(identity: Identity) -> Self {
-        let roles = identity
-            .certificate()
-            .qc_statements()
-            .ok()
-            .flatten()
-            .and_then(|q| q.psd2)
-            .map(|p| p.roles())
-            .unwrap_or_default();
+        // An undecodable qcStatements grants no role: the gate then names what is missing.
+        let roles = identity.certificate().psd2_roles().unwrap_or_default();
         Self { identity, roles }
     }
 

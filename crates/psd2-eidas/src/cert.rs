@@ -7,6 +7,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use crate::Error;
 use crate::key::PublicKey;
 use crate::name::Name;
+use crate::psd2::Role;
 use crate::qc::{OID_QC_STATEMENTS, QcStatements};
 
 /// A parsed X.509 certificate. Cheap to clone; keeps its DER.
@@ -176,6 +177,13 @@ impl Certificate {
         QcStatements::from_der(ext.value)
             .map(Some)
             .map_err(|e| Error::Certificate(format!("qcStatements extension: {e}")))
+    }
+
+    /// The PSD2 roles the certificate grants ([`Psd2Statement::roles`](crate::Psd2Statement::roles):
+    /// by OID, in OID order): empty without a PSD2 statement, an error when the qcStatements
+    /// extension cannot be decoded. Every role gate reads roles through this.
+    pub fn psd2_roles(&self) -> Result<Vec<Role>, Error> {
+        Ok(self.qc_statements()?.and_then(|q| q.psd2).map(|p| p.roles()).unwrap_or_default())
     }
 
     /// The x509-parser view of the certificate, for fields this type does not expose.

@@ -42,6 +42,10 @@ pub struct KeyReport {
 pub struct Psd2Report {
     /// Role names (from the OIDs), in encoded order.
     pub roles: Vec<String>,
+    /// The roles granted ([`Psd2Statement::roles`](crate::Psd2Statement::roles): by OID; an
+    /// unknown OID named `PSP_PI` is listed in `roles` but grants nothing). Not in the JSON.
+    #[serde(skip)]
+    pub granted: Vec<Role>,
     /// NCAName.
     pub nca_name: String,
     /// NCAId.
@@ -301,6 +305,7 @@ impl Report {
             organization_identifier,
             organization_identifier_parts,
             psd2: psd2.map(|p| Psd2Report {
+                granted: p.roles(),
                 roles: p
                     .roles
                     .iter()
@@ -332,7 +337,7 @@ impl Report {
 
     /// True when the PSD2 statement grants `role`.
     pub fn has_role(&self, role: Role) -> bool {
-        self.psd2.as_ref().is_some_and(|p| p.roles.iter().any(|r| r == role.name()))
+        self.psd2.as_ref().is_some_and(|p| p.granted.contains(&role))
     }
 }
 

@@ -100,9 +100,11 @@ pub struct Psd2Statement {
 }
 
 impl Psd2Statement {
-    /// The known roles, by OID (the OID is authoritative when the name disagrees).
+    /// The roles granted, by OID (the OID is authoritative when the name disagrees; an unknown
+    /// OID grants nothing, whatever it is named), in OID order without repeats. The one place
+    /// roles are read: [`Certificate::psd2_roles`](crate::Certificate::psd2_roles) calls it.
     pub fn roles(&self) -> Vec<Role> {
-        self.roles.iter().filter_map(|r| r.role).collect()
+        Role::ALL.into_iter().filter(|r| self.has_role(*r)).collect()
     }
 
     /// True when the statement grants `role`.

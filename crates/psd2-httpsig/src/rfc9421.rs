@@ -18,6 +18,7 @@
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use psd2_eidas::{Curve, KeyKind, PublicKey, SignatureScheme, Signer};
 use sfv::{BareItem, FieldType as _, InnerList, Item, ListEntry, Parameters};
 
@@ -474,39 +475,18 @@ fn derived_values(msg: &Message<'_>, derived: &str, params: &Parameters) -> Resu
     }
 }
 
+/// RFC 9421 §2.2.8 re-encodes with the application/x-www-form-urlencoded percent-encode set,
+/// a space as `%20` (not `+`): only alphanumerics and `*-._` stay as they are.
+const FORM_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b'-').remove(b'.').remove(b'_');
+
+/// A query name or value as bytes: `+` is a space, a malformed escape stays as written. Bytes, not
+/// `url::form_urlencoded` (which would replace invalid UTF-8 and so change what is signed).
 fn form_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
+    percent_decode_str(&s.replace('+', " ")).collect()
 }
 
 fn form_encode(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len());
-    for &c in b {
-        if c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_') {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
+    percent_encode(b, FORM_VALUE).to_string()
 }
 
 /// One signature found in a message.

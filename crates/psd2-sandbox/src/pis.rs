@@ -20,8 +20,7 @@ fn internal(e: String) -> ApiError {
 
 /// Verifies the `Signature` header with the registered QSealC (which must carry PSP_PI).
 fn check_signature(call: &Call<'_>, client: &RegisteredClient) -> Result<(), ApiError> {
-    let psd2 = client.qseal.qc_statements().ok().flatten().and_then(|q| q.psd2);
-    if !psd2.is_some_and(|p| p.has_role(Role::PaymentInitiation)) {
+    if !client.qseal.psd2_roles().is_ok_and(|r| r.contains(&Role::PaymentInitiation)) {
         return Err(ApiError::role_missing("the registered QSealC does not carry PSP_PI"));
     }
     let profile =

@@ -6,6 +6,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use psd2_eidas::inspect::{Kind, Report};
 use psd2_eidas::{Certificate, Role};
 use rustls::pki_types::CertificateDer;
@@ -46,7 +47,7 @@ impl Peer {
             Ok(PeerCert {
                 subject: report.subject.clone(),
                 is_qwac: report.kind == Kind::Qwac,
-                roles: Role::ALL.into_iter().filter(|r| report.has_role(*r)).collect(),
+                roles: cert.psd2_roles().map_err(|e| e.to_string())?,
                 organization_identifier: report.organization_identifier.clone(),
             })
         })();
@@ -279,49 +280,30 @@ pub(crate) fn error(e: &ApiError) -> Response<Body> {
     json(e.status, &e.body())
 }
 
-/// `a=1&b=x%20y` → pairs, `+` as space. Malformed escapes are an input error.
+/// `a=1&b=x%20y` → pairs, `+` as space. Malformed escapes and escapes that are not UTF-8 are an
+/// input error (the form parser would pass the first through and replace the second).
 pub(crate) fn parse_form(s: &str) -> Result<Vec<(String, String)>, ApiError> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Ok((percent_decode(k)?, percent_decode(v)?))
-        })
-        .collect()
+    for pair in s.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        for part in [k, v] {
+            let well_formed = part
+                .split('%')
+                .skip(1)
+                .all(|t| t.as_bytes().get(..2).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+            if !well_formed || percent_decode_str(part).decode_utf8().is_err() {
+                return Err(ApiError::invalid_input(format!("{part:?} is not valid form/URL encoding")));
+            }
+        }
+    }
+    Ok(url::form_urlencoded::parse(s.as_bytes()).into_owned().collect())
 }
 
-fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::invalid_input(format!("{s:?} is not valid form/URL encoding"));
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| bad())
-}
+/// Everything but the RFC 3986 unreserved characters is escaped.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 #[cfg(test)]

@@ -183,30 +183,12 @@ pub fn list_objects(uri: &str, secrets: &Secrets) -> Result<Vec<ObjectSummary>, 
                         _ => String::new(),
                     }
                 };
-                let mut uri = format!("pkcs11:token={};object={}", pct(&token_label), pct(&label));
-                if !id.is_empty() {
-                    uri.push_str(";id=");
-                    uri.extend(id.iter().map(|b| format!("%{b:02x}")));
-                }
-                uri.push_str(";type=");
-                uri.push_str(name);
+                let uri = uri::object_uri(&token_label, &label, &id, name);
                 out.push(ObjectSummary { class: name, label, id: uri::hex(&id), detail, uri });
             }
         }
         Ok(out)
     })
-}
-
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Stores `cert` on the token next to its key: same `object=` label and `id=` as the URI.

@@ -1,6 +1,12 @@
 //! RFC 7512 PKCS#11 URIs.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 use crate::Error;
+
+/// What an attribute value we write leaves unescaped: the RFC 3986 unreserved characters
+/// (RFC 7512 §2.3 allows more, but `;`, `?`, `&`, `=` and `%` must never appear raw in a label).
+const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A parsed `pkcs11:` URI. Only the attributes this tool uses are kept; a token is chosen by
 /// label, serial, manufacturer or model — never by slot number (slot ids are not stable).
@@ -47,22 +53,27 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 fn pct_decode(s: &str, attr: &str) -> Result<Vec<u8>, Error> {
-    let bad = || Error::Pkcs11Uri(format!("bad percent-encoding in '{attr}'"));
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let h = b.get(i + 1..i + 3).ok_or_else(bad)?;
-            let h = std::str::from_utf8(h).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(h, 16).map_err(|_| bad())?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    // The decoder passes a malformed escape (`%zz`, a trailing `%`) through: refuse it first.
+    let well_formed =
+        s.split('%').skip(1).all(|t| t.as_bytes().get(..2).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !well_formed {
+        return Err(Error::Pkcs11Uri(format!("bad percent-encoding in '{attr}'")));
     }
-    Ok(out)
+    Ok(percent_decode_str(s).collect())
+}
+
+/// The URI of one token object, as `hsm list` prints it: the labels percent-encoded (a label
+/// `a;object=b` must not add an attribute), every byte of the id as `%xx`.
+pub(crate) fn object_uri(token: &str, object: &str, id: &[u8], object_type: &str) -> String {
+    let mut uri =
+        format!("pkcs11:token={};object={}", utf8_percent_encode(token, VALUE), utf8_percent_encode(object, VALUE));
+    if !id.is_empty() {
+        uri.push_str(";id=");
+        uri.extend(id.iter().map(|b| format!("%{b:02x}")));
+    }
+    uri.push_str(";type=");
+    uri.push_str(object_type);
+    uri
 }
 
 fn text(s: &str, attr: &str) -> Result<String, Error> {
@@ -160,5 +171,25 @@ mod tests {
         assert!(Pkcs11Uri::parse("pkcs11:token=a;id=%zz").is_err());
         let secret = Pkcs11Uri::parse("pkcs11:token=a?pin-value=1234").unwrap();
         assert!(!format!("{secret:?}").contains("1234"));
+    }
+
+    #[test]
+    fn built_uris_parse_back() {
+        let (token, label) = ("psd2 test", "a;object=b?pin-value=1&x=%41 é");
+        let uri = object_uri(token, label, &[0x01, 0xab], "private");
+        assert_eq!(
+            uri,
+            "pkcs11:token=psd2%20test;object=a%3Bobject%3Db%3Fpin-value%3D1%26x%3D%2541%20%C3%A9;id=%01%ab;type=private"
+        );
+        let u = Pkcs11Uri::parse(&uri).unwrap();
+        assert_eq!(u.token.as_deref(), Some(token));
+        assert_eq!(u.object.as_deref(), Some(label));
+        assert_eq!(u.id.as_deref(), Some(&[0x01, 0xab][..]));
+        assert_eq!(u.object_type.as_deref(), Some("private"));
+        assert!(u.pin_value.is_none());
+        assert_eq!(object_uri("t", "k-1_2.3~", &[], "cert"), "pkcs11:token=t;object=k-1_2.3~;type=cert");
+        for bad in ["%", "%4", "a%g1", "%+1"] {
+            assert!(Pkcs11Uri::parse(&format!("pkcs11:token={bad}")).is_err(), "{bad}");
+        }
     }
 }
