@@ -448,7 +448,7 @@ fn csr_for_a_pkcs11_key_is_verified_and_issued() {
         args.extend(extra.iter());
         let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
             .args(&args)
-            .env(psd2_eidas::pkcs11::PIN_ENV, softhsm::PIN)
+            .env(psd2_eidas::PIN_ENV, softhsm::PIN)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -345,3 +345,63 @@ fn verify_takes_the_certificate_from_the_token() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "qseal");
 }
+
+/// A prompt that answers with a fixed secret and counts how often it was asked.
+#[derive(Default)]
+struct Counting {
+    answer: Option<&'static str>,
+    pins: std::sync::atomic::AtomicUsize,
+    passwords: std::sync::atomic::AtomicUsize,
+}
+
+impl psd2_eidas::SecretPrompt for Counting {
+    fn request_password(&self, _what: &str) -> Option<Secret> {
+        self.passwords.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.answer.map(Secret::new)
+    }
+    fn request_pin(&self, token: &str) -> Option<Secret> {
+        assert!(!token.contains(PIN), "the token description carries no PIN");
+        self.pins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.answer.map(Secret::new)
+    }
+}
+
+#[test]
+fn secrets_are_asked_only_when_needed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let certs = psd2_test_support::certs::dir();
+    let (p12, key) = (certs.join("rsa/qseal.p12"), certs.join("rsa/qseal.key"));
+    let password = std::fs::read_to_string(certs.join("password.txt")).unwrap();
+    let password: &'static str = Box::leak(password.lines().next().unwrap().to_owned().into_boxed_str());
+    // An unencrypted key needs nothing: the prompt is never asked.
+    let p = Arc::new(Counting { answer: Some(password), ..Default::default() });
+    let s = Secrets::none().with_prompt(p.clone());
+    let cert = certs.join("rsa/qseal.pem").to_str().unwrap().parse().unwrap();
+    psd2_eidas::Identity::load(&key.to_str().unwrap().parse().unwrap(), Some(&cert), &s).unwrap();
+    assert_eq!((p.passwords.load(SeqCst), p.pins.load(SeqCst)), (0, 0));
+    // A PKCS#12 file: asked once, and it opens.
+    psd2_eidas::Identity::load(&p12.to_str().unwrap().parse().unwrap(), None, &s).unwrap();
+    assert_eq!(p.passwords.load(SeqCst), 1);
+    // No prompt, no password: the error says so, and names no CLI flag.
+    let e = psd2_eidas::Identity::load(&p12.to_str().unwrap().parse().unwrap(), None, &Secrets::none()).unwrap_err();
+    assert!(matches!(e.root(), Error::PasswordRequired { .. }), "{e}");
+    assert!(!e.to_string().contains("--"), "{e}");
+
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    // A token key: the PIN is asked when the login needs it.
+    let p = Arc::new(Counting { answer: Some(PIN), ..Default::default() });
+    let k = pkcs11::open_key(&h.uri("qseal-rsa"), &Secrets::none().with_prompt(p.clone())).unwrap();
+    k.sign(SignatureScheme::RsaPkcs1Sha256, b"x").unwrap();
+    assert_eq!(p.pins.load(SeqCst), 1);
+    // A given PIN wins: the prompt is not asked.
+    let given = Secrets::none().with_pin(Secret::new(PIN)).with_prompt(p.clone());
+    pkcs11::open_key(&h.uri("qseal-rsa"), &given).unwrap();
+    assert_eq!(p.pins.load(SeqCst), 1);
+    // A prompt with no answer: PIN required, flag-neutral.
+    let none = Arc::new(Counting::default());
+    let e = pkcs11::open_key(&h.uri("qseal-rsa"), &Secrets::none().with_prompt(none.clone())).unwrap_err();
+    assert!(matches!(e, Error::PinRequired { .. }), "{e}");
+    assert!(!e.to_string().contains("PSD2_SIGN"), "{e}");
+    assert_eq!(none.pins.load(SeqCst), 1);
+}

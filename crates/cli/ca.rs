@@ -10,7 +10,7 @@ use psd2_ca::{
 };
 use psd2_eidas::{Role, load};
 
-use crate::common::{CliError, PasswordArgs};
+use crate::common::CliError;
 
 /// `ca` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -139,6 +139,7 @@ pub(crate) struct CrlArgs {
 fn err(e: psd2_ca::Error) -> CliError {
     match e {
         psd2_ca::Error::NotACa { .. } => CliError::input(format!("{e}; create one with `psd2-sign ca init --dir DIR`")),
+        psd2_ca::Error::Eidas(e) => CliError::from(e),
         other => CliError::input(other.to_string()),
     }
 }
@@ -165,21 +166,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
 
 /// Opens the CA in `dir`, asking for a PIN when an issuing key is on a token.
 fn open_ca(dir: &std::path::Path) -> Result<CertificateAuthority, CliError> {
-    let layout = psd2_ca::store::CaLayout::new(dir);
-    let refs: Vec<String> = ["qwac-ca", "qseal-ca"]
-        .iter()
-        .filter_map(|n| std::fs::read_to_string(layout.key_ref(n)).ok())
-        .map(|r| r.trim().to_owned())
-        .collect();
-    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
-    let secrets = PasswordArgs { password_file: None }.secrets_for(&refs)?;
-    CertificateAuthority::open_with(dir, &secrets).map_err(err)
+    CertificateAuthority::open_with(dir, &crate::common::env_secrets()).map_err(err)
 }
 
 fn init(a: InitArgs) -> Result<ExitCode, CliError> {
     let issuing_key = match &a.key {
         Some(reference) => {
-            let secrets = PasswordArgs { password_file: None }.secrets_for(&[reference])?;
+            let secrets = crate::common::env_secrets();
             let signer = psd2_eidas::open_signer(&reference.parse()?, &secrets)?;
             Some(ExternalKey { reference: reference.clone(), signer })
         }

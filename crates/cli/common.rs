@@ -34,8 +34,23 @@ impl fmt::Display for CliError {
 
 impl From<psd2_eidas::Error> for CliError {
     fn from(e: psd2_eidas::Error) -> Self {
-        Self::input(e.to_string())
+        Self::input(with_hint(&e))
     }
+}
+
+/// The library's message plus what to do about it on the command line (the libraries' messages
+/// name no flags or environment variables).
+pub(crate) fn with_hint(e: &psd2_eidas::Error) -> String {
+    use psd2_eidas::Error as E;
+    let hint = match e.root() {
+        E::PasswordRequired { .. } => " (use --password-file FILE or set PSD2_SIGN_PASSWORD)",
+        E::PinRequired { .. } => "; set PSD2_SIGN_PKCS11_PIN, or run on a terminal to be asked",
+        E::Pkcs11Module { path: None, .. } => {
+            ": add '?module-path=/path/to/module.so' to the URI or set PSD2_SIGN_PKCS11_MODULE"
+        }
+        _ => "",
+    };
+    format!("{e}{hint}")
 }
 
 /// Where the password of PKCS#12 files and encrypted keys comes from.
@@ -48,28 +63,41 @@ pub(crate) struct PasswordArgs {
 }
 
 impl PasswordArgs {
-    /// The secrets for these key references: the password as [`secrets`](Self::secrets), plus a
-    /// PKCS#11 PIN read from the terminal when a `pkcs11:` reference needs one and neither the
-    /// URI (`pin-source`) nor PSD2_SIGN_PKCS11_PIN gives it.
-    pub(crate) fn secrets_for(&self, refs: &[&str]) -> Result<Secrets, CliError> {
-        let secrets = self.secrets()?;
-        let needs_pin =
-            refs.iter().any(|r| r.starts_with("pkcs11:") && !r.contains("pin-source=") && !r.contains("pin-value="));
-        if needs_pin
-            && std::env::var_os(psd2_eidas::pkcs11::PIN_ENV).is_none()
-            && let Some(pin) = prompt_secret("PKCS#11 token PIN: ")?
-        {
-            return Ok(secrets.with_pin(pin));
+    /// The secrets: the password file if given, else the environment (password, PIN, module);
+    /// a PIN the token needs and nothing gave is asked on the terminal, once per process.
+    pub(crate) fn secrets(&self) -> Result<Secrets, CliError> {
+        let mut secrets = Secrets::from_env();
+        if let Some(p) = &self.password_file {
+            secrets = secrets.with_password(Secret::from_file(p)?);
         }
-        Ok(secrets)
+        Ok(secrets.with_prompt(std::sync::Arc::new(TerminalPrompt::default())))
+    }
+}
+
+/// Secrets from the environment, with the terminal prompt (for commands without a password flag).
+pub(crate) fn env_secrets() -> Secrets {
+    Secrets::from_env().with_prompt(std::sync::Arc::new(TerminalPrompt::default()))
+}
+
+/// Asks for a PIN on the terminal (no echo) when a token login needs one; remembers it for the
+/// rest of the process, so keys on one token cost one prompt. Passwords are not asked: they come
+/// from --password-file or PSD2_SIGN_PASSWORD.
+#[derive(Default)]
+struct TerminalPrompt {
+    pin: std::sync::Mutex<Option<Secret>>,
+}
+
+impl psd2_eidas::SecretPrompt for TerminalPrompt {
+    fn request_password(&self, _what: &str) -> Option<Secret> {
+        None
     }
 
-    /// The secrets: the password file if given, else the environment.
-    pub(crate) fn secrets(&self) -> Result<Secrets, CliError> {
-        Ok(match &self.password_file {
-            Some(p) => Secrets::none().with_password(Secret::from_file(p)?),
-            None => Secrets::from_env(),
-        })
+    fn request_pin(&self, token: &str) -> Option<Secret> {
+        let mut cached = self.pin.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.is_none() {
+            *cached = prompt_secret(&format!("PIN of PKCS#11 {token}: ")).ok().flatten();
+        }
+        cached.clone()
     }
 }
 
@@ -92,8 +120,7 @@ impl KeyArgs {
     pub(crate) fn identity(&self) -> Result<Identity, CliError> {
         let key: KeyRef = self.key.parse()?;
         let cert: Option<KeyRef> = self.cert.as_deref().map(str::parse).transpose()?;
-        let refs: Vec<&str> = [Some(self.key.as_str()), self.cert.as_deref()].into_iter().flatten().collect();
-        Ok(Identity::load(&key, cert.as_ref(), &self.password.secrets_for(&refs)?)?)
+        Ok(Identity::load(&key, cert.as_ref(), &self.password.secrets()?)?)
     }
 }
 

@@ -45,7 +45,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode, CliError> {
     let kind = a.kind.parse().map_err(err)?;
     psd2_ca::store::check_absent([a.out.as_path()]).map_err(err)?;
     let key_ref: KeyRef = a.key.parse()?;
-    let secrets = a.password.secrets_for(&[a.key.as_str()])?;
+    let secrets = a.password.secrets()?;
     let signer: Arc<dyn Signer> = psd2_eidas::open_signer(&key_ref, &secrets)?;
     let req = CsrRequest {
         kind,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
-use psd2_eidas::{Identity, Role, Secret, Signer, load};
+use psd2_eidas::{Identity, Role, Secret, Signer};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
@@ -87,9 +87,8 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
     let mut identities = Vec::new();
     for (name, req) in [("QWAC", qwac), ("QSealC", qseal)] {
         let issued = ca.issue(&req).map_err(err)?;
-        let pem = issued.private_key.as_ref().ok_or_else(|| CliError::input("demo: no generated key"))?;
-        let key = load::load_bytes(pem.as_bytes(), name, None)?.key.ok_or_else(|| CliError::input("demo: no key"))?;
-        let signer: Arc<dyn Signer> = Arc::new(key);
+        let signer: Arc<dyn Signer> =
+            issued.private_key.clone().ok_or_else(|| CliError::input("demo: no generated key"))?;
         let id = Identity::new(issued.chain.clone(), signer)?;
         let c = id.certificate();
         let cn = c.subject().get("2.5.4.3").unwrap_or_default();

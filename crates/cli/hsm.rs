@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use psd2_eidas::{Secrets, load, pkcs11};
+use psd2_eidas::{load, pkcs11};
 
 use crate::common::CliError;
 
@@ -45,10 +45,13 @@ fn with_module(uri: String, module: &Option<PathBuf>) -> String {
 
 /// Runs `hsm`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
-    let secrets = Secrets::from_env();
+    let secrets = crate::common::env_secrets();
     match args {
         Args::List { module, token: None, json } => {
-            let tokens = pkcs11::list_tokens(module.as_deref())?;
+            let module = module.or_else(|| secrets.pkcs11_module.clone()).ok_or_else(|| {
+                CliError::input("no PKCS#11 module: give --module PATH or set PSD2_SIGN_PKCS11_MODULE")
+            })?;
+            let tokens = pkcs11::list_tokens(&module)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| CliError::input(e.to_string()))?);
             } else {
@@ -73,7 +76,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Args::ImportCert { uri, cert } => {
             let certs = load::load_certificates(&cert, None)?;
-            let secrets = crate::common::PasswordArgs { password_file: None }.secrets_for(&[&uri])?;
+            let secrets = crate::common::env_secrets();
             pkcs11::import_certificate(&uri, &certs[0], &secrets)?;
             eprintln!("stored {} on {}", certs[0].subject(), psd2_eidas::redact_pin(&uri));
         }

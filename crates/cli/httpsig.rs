@@ -206,7 +206,7 @@ fn load_key(args: &KeyArgs, needs_cert: bool) -> Result<(std::sync::Arc<dyn Sign
         Err(e) if !needs_cert && args.cert.is_none() => {
             // A bare key (file or token) is enough for profiles that send no certificate.
             let key: KeyRef = args.key.parse()?;
-            let secrets = args.password.secrets_for(&[&args.key])?;
+            let secrets = args.password.secrets()?;
             match psd2_eidas::open_signer(&key, &secrets) {
                 Ok(k) => Ok((k, None)),
                 Err(_) => Err(e),
@@ -219,13 +219,7 @@ fn load_key(args: &KeyArgs, needs_cert: bool) -> Result<(std::sync::Arc<dyn Sign
 /// Runs `sign`.
 pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
     let profile = profile(&args.req, args.key_id.is_some())?;
-    let needs_cert = profile.certificate_header.is_some()
-        || (args.key_id.is_none()
-            && matches!(
-                profile.key_id,
-                psd2_httpsig::profile::KeyIdSource::BerlinGroup(_) | psd2_httpsig::profile::KeyIdSource::SerialOnly(_)
-            ));
-    let (key, cert) = load_key(&args.key, needs_cert)?;
+    let (key, cert) = load_key(&args.key, profile.needs_certificate(args.key_id.is_some()))?;
     // Sealing with a certificate that is not valid now only earns a refusal from the bank; with
     // --now (signing for another time, e.g. to reproduce an example) it is a warning.
     if let (Some(c), None) = (&cert, args.req.now) {
@@ -341,7 +335,7 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
 
 /// Certificates from a file or, for a `pkcs11:` URI, from the token (PIN as for keys).
 fn load_certs(reference: &str) -> Result<Vec<Certificate>, CliError> {
-    let secrets = crate::common::PasswordArgs { password_file: None }.secrets_for(&[reference])?;
+    let secrets = crate::common::env_secrets();
     Ok(psd2_eidas::load_certificates(&reference.parse()?, &secrets)?)
 }
 

@@ -35,8 +35,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// Runs `inspect`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let cert_ref: KeyRef = args.cert.parse()?;
-    let refs: Vec<&str> = [Some(args.cert.as_str()), args.key.as_deref()].into_iter().flatten().collect();
-    let secrets = args.password.secrets_for(&refs)?;
+    let secrets = args.password.secrets()?;
     let certs = psd2_eidas::load_certificates(&cert_ref, &secrets)?;
     if let Some(key) = &args.key {
         let id = Identity::load(&key.parse()?, Some(&cert_ref), &secrets)?;

@@ -285,12 +285,7 @@ impl Ctx {
 async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
-    let refs: Vec<&str> =
-        [args.qwac.as_deref(), Some(args.qwac_key.as_str()), args.qseal.as_deref(), args.qseal_key.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-    let secrets = args.password.secrets_for(&refs)?;
+    let secrets = args.password.secrets()?;
     let load = |key: &str, cert: Option<&str>| -> Result<Identity, CliError> {
         let cert: Option<KeyRef> = cert.map(str::parse).transpose()?;
         Ok(Identity::load(&key.parse()?, cert.as_ref(), &secrets)?)

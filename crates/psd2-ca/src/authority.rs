@@ -213,9 +213,10 @@ impl CertificateAuthority {
         Ok(ca)
     }
 
-    /// Opens the CA in `dir`, with secrets (PKCS#11 PIN) from the environment.
+    /// Opens the CA in `dir` with no secrets: file keys, or token keys whose URI carries a
+    /// `pin-source` (use [`open_with`](Self::open_with) to give a PIN or a prompt).
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        Self::open_with(dir, &psd2_eidas::Secrets::from_env())
+        Self::open_with(dir, &psd2_eidas::Secrets::none())
     }
 
     /// Opens the CA in `dir`; `secrets` unlock CA keys held in a token (`NAME.keyref`).

@@ -44,6 +44,16 @@ pub enum Error {
     /// A certificate given for revocation that this CA did not issue.
     #[error("the certificate {0} was not issued by this CA")]
     NotIssuedHere(String),
+    /// The signing key (a file or token key) failed while signing a certificate, request or
+    /// CRL; the key's own error is the source.
+    #[error("cannot sign the {what}: {source}")]
+    Sign {
+        /// What was being signed.
+        what: &'static str,
+        /// The signer's error (e.g. a token that went away, a PIN that expired).
+        #[source]
+        source: psd2_eidas::Error,
+    },
     /// Encoding or signing a certificate, request or CRL failed.
     #[error("cannot generate {what}: {reason}")]
     Generate {
@@ -63,7 +73,11 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// An rcgen failure; when it was the signing key's, its own error becomes the source.
     pub(crate) fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> Self {
-        move |e| Error::Generate { what, reason: e.to_string() }
+        move |e| match (&e, crate::key::take_signer_error()) {
+            (rcgen::Error::RemoteKeyError, Some(source)) => Error::Sign { what, source },
+            _ => Error::Generate { what, reason: e.to_string() },
+        }
     }
 }

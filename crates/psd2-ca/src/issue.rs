@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use psd2_eidas::{Certificate, PublicKey, Signer};
+use psd2_eidas::{Certificate, FileKey, PublicKey, Signer};
 use rcgen::PublicKeyData;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -29,7 +29,7 @@ pub fn random_serial() -> Result<[u8; 16], Error> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SubjectKey {
-    /// Generate a software key of this type; its PKCS#8 PEM is returned in [`Issued::private_key`].
+    /// Generate a software key of this type; the key is returned in [`Issued::private_key`].
     Generate(KeyType),
     /// A PKCS#10 request (PEM or DER) whose signature is verified and whose public key is used;
     /// the subject and roles come from the [`IssueRequest`], not from the request.
@@ -72,8 +72,9 @@ pub struct Issued {
     pub certificate: Certificate,
     /// The chain to send: the certificate, then its issuing CA (not the root).
     pub chain: Vec<Certificate>,
-    /// The generated private key as PKCS#8 PEM, when the CA generated it.
-    pub private_key: Option<Zeroizing<String>>,
+    /// The generated private key, when the CA generated it: a key object that signs
+    /// (an `Arc<dyn Signer>` by coercion); [`Issued::write`] stores it as PKCS#8 PEM.
+    pub private_key: Option<Arc<FileKey>>,
     /// What the caller should tell the user (e.g. a validity beyond the CABF maximum).
     pub warnings: Vec<String>,
 }
@@ -108,7 +109,8 @@ impl Issued {
             OutFile::public(&paths[1], self.chain_pem().into_bytes()),
         ];
         if let Some(k) = &self.private_key {
-            files.push(OutFile::secret(&paths[2], k.as_bytes().to_vec()));
+            let pem = Zeroizing::new(psd2_eidas::pem::encode("PRIVATE KEY", &k.to_pkcs8_der()?));
+            files.push(OutFile::secret(&paths[2], pem.as_bytes().to_vec()));
         }
         write_files(&files, false)?;
         Ok(paths)
@@ -150,16 +152,14 @@ impl CertificateAuthority {
             ));
         }
 
-        let (public, private_key): (RcgenPublicKey, Option<Zeroizing<String>>) = match &req.key {
+        let (public, private_key): (RcgenPublicKey, Option<Arc<FileKey>>) = match &req.key {
             None | Some(SubjectKey::Generate(_)) => {
                 let kt = match &req.key {
                     Some(SubjectKey::Generate(kt)) => *kt,
                     _ => self.issuing_key_type(req.kind).unwrap_or(KeyType::Rsa2048),
                 };
-                let key = kt.generate()?;
-                let pem = Zeroizing::new(psd2_eidas::pem::encode("PRIVATE KEY", &key.to_pkcs8_der()?));
-                let signer: Arc<dyn Signer> = Arc::new(key);
-                (RcgenPublicKey::new(signer.public_key().clone())?, Some(pem))
+                let key = Arc::new(kt.generate()?);
+                (RcgenPublicKey::new(key.public_key().clone())?, Some(key))
             }
             Some(SubjectKey::Csr(data)) => (RcgenPublicKey::new(csr::verify(data)?.public_key)?, None),
             Some(SubjectKey::PublicKey(k)) => (RcgenPublicKey::new(k.clone())?, None),

@@ -135,11 +135,27 @@ impl PublicKeyData for RcgenSigner {
     }
 }
 
+thread_local! {
+    /// The signer's own error behind the last `rcgen::Error::RemoteKeyError` on this thread
+    /// (rcgen's error cannot carry it; rcgen signs on the caller's thread).
+    static SIGNER_ERROR: std::cell::RefCell<Option<psd2_eidas::Error>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes the signer error kept for the last `RemoteKeyError` on this thread.
+pub(crate) fn take_signer_error() -> Option<psd2_eidas::Error> {
+    SIGNER_ERROR.with(|e| e.borrow_mut().take())
+}
+
+fn keep(e: psd2_eidas::Error) -> rcgen::Error {
+    SIGNER_ERROR.with(|slot| *slot.borrow_mut() = Some(e));
+    rcgen::Error::RemoteKeyError
+}
+
 impl rcgen::SigningKey for RcgenSigner {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        let sig = self.signer.sign(self.scheme, msg).map_err(|_| rcgen::Error::RemoteKeyError)?;
+        let sig = self.signer.sign(self.scheme, msg).map_err(keep)?;
         match self.signer.public_key().kind() {
-            KeyKind::Ec(_) => ecdsa_raw_to_der(&sig).map_err(|_| rcgen::Error::RemoteKeyError),
+            KeyKind::Ec(_) => ecdsa_raw_to_der(&sig).map_err(keep),
             _ => Ok(sig),
         }
     }
@@ -196,5 +212,37 @@ mod tests {
             let adapter = RcgenSigner::new(key).unwrap();
             assert_eq!(adapter.subject_public_key_info(), spki);
         }
+    }
+
+    /// A key that stops working (a token unplugged): its own error reaches the caller.
+    #[derive(Debug)]
+    struct Broken(psd2_eidas::FileKey);
+
+    impl Signer for Broken {
+        fn public_key(&self) -> &psd2_eidas::PublicKey {
+            self.0.public_key()
+        }
+        fn sign(&self, _: SignatureScheme, _: &[u8]) -> Result<Vec<u8>, psd2_eidas::Error> {
+            Err(psd2_eidas::Error::Pkcs11 { function: "C_Sign".into(), code: "CKR_DEVICE_REMOVED".into() })
+        }
+        fn describe(&self) -> String {
+            "broken".into()
+        }
+    }
+
+    #[test]
+    fn signer_errors_are_kept_as_the_cause() {
+        let key: Arc<dyn Signer> = Arc::new(Broken(KeyType::P256.generate().unwrap()));
+        let req = crate::csr::CsrRequest {
+            kind: crate::CertKind::Qseal,
+            organization: "Example TPP NV".into(),
+            organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+            domains: vec![],
+            country: None,
+        };
+        let e = crate::csr::create(&req, key).unwrap_err();
+        assert!(matches!(e, Error::Sign { .. }), "{e:?}");
+        let source = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        assert!(source.contains("CKR_DEVICE_REMOVED"), "{source}");
     }
 }

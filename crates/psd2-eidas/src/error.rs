@@ -49,7 +49,7 @@ pub enum Error {
     #[error("invalid X.509 certificate: {0}")]
     Certificate(String),
     /// The key or PKCS#12 file is encrypted and no password was given.
-    #[error("{what} is encrypted and no password was given (use --password-file FILE or set PSD2_SIGN_PASSWORD)")]
+    #[error("{what} is encrypted and no password was given")]
     PasswordRequired {
         /// What is encrypted ("PKCS#12 file", "private key").
         what: &'static str,
@@ -145,7 +145,9 @@ pub enum Error {
         available: Vec<String>,
     },
     /// The token needs a PIN and none was given.
-    #[error("PKCS#11 {token} needs a PIN: use pin-source=file:... in the URI or set PSD2_SIGN_PKCS11_PIN")]
+    #[error(
+        "PKCS#11 {token} needs a PIN and none was given (pin-source=file:... in the URI, or a PIN from the caller)"
+    )]
     PinRequired {
         /// The token.
         token: String,

@@ -64,8 +64,26 @@ pub fn open_signer(key: &KeyRef, secrets: &Secrets) -> Result<Arc<dyn Signer>, E
 /// the certificate objects on a PKCS#11 token with the URI's label/id.
 pub fn load_certificates(cert: &KeyRef, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
     match cert {
-        KeyRef::File(p) => load::load_certificates(p, secrets.password.as_ref()),
+        KeyRef::File(p) => with_password(p, secrets, |pw| load::load_certificates(p, pw)),
         KeyRef::Pkcs11(uri) => pkcs11_certificates(uri, secrets),
+    }
+}
+
+/// Runs `f` with the given password; when the file turns out to need one and none was given,
+/// asks the prompt once and runs `f` again.
+fn with_password<T>(
+    path: &std::path::Path,
+    secrets: &Secrets,
+    f: impl Fn(Option<&crate::Secret>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match f(secrets.password.as_ref()) {
+        Err(e) if secrets.password.is_none() && matches!(e.root(), Error::PasswordRequired { .. }) => {
+            match secrets.password_for(&path.display().to_string()) {
+                Some(p) => f(Some(&p)),
+                None => Err(e),
+            }
+        }
+        r => r,
     }
 }
 
@@ -73,7 +91,7 @@ pub fn load_certificates(cert: &KeyRef, secrets: &Secrets) -> Result<Vec<Certifi
 fn open(key: &KeyRef, secrets: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
     match key {
         KeyRef::File(path) => {
-            let loaded = load::load_file(path, secrets.password.as_ref())?;
+            let loaded = with_password(path, secrets, |pw| load::load_file(path, pw))?;
             let k = loaded.key.ok_or_else(|| Error::NoPrivateKey.in_file(path))?;
             Ok((Arc::new(k), loaded.certificates))
         }

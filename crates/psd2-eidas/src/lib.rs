@@ -44,4 +44,4 @@ pub use file_key::{FileKey, KeyFormat};
 pub use identity::{Identity, KeyRef, load_certificates, open_signer, redact_pin};
 pub use key::{Curve, KeyKind, PublicKey, SignatureScheme, Signer, ecdsa_der_to_raw, ecdsa_raw_to_der};
 pub use psd2::{OrganizationIdentifier, Psd2Statement, Role};
-pub use secret::{PASSWORD_ENV, Secret, Secrets};
+pub use secret::{MODULE_ENV, PASSWORD_ENV, PIN_ENV, Secret, SecretPrompt, Secrets};

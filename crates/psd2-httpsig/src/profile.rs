@@ -288,6 +288,14 @@ pub const RFC9421: Profile = Profile {
 pub const ALL: [&Profile; 7] = [&BERLIN_GROUP, &BELFIUS_PIS, &BELFIUS_FALLBACK, &STET, &ING_TOKEN, &ING_CALL, &RFC9421];
 
 impl Profile {
+    /// Whether signing under this profile needs the signer's certificate: to send it
+    /// (`TPP-Signature-Certificate`) or to derive the keyId from it. `key_id_given`: the caller
+    /// supplies the keyId, so it need not come from the certificate.
+    pub fn needs_certificate(&self, key_id_given: bool) -> bool {
+        self.certificate_header.is_some()
+            || (!key_id_given && matches!(self.key_id, KeyIdSource::BerlinGroup(_) | KeyIdSource::SerialOnly(_)))
+    }
+
     /// Looks a profile up by name (`berlin-group`, `belfius-pis`, `belfius-fallback`, `stet`,
     /// `ing`, `ing-call`, `rfc9421`; `ing-token` is an alias of `ing`).
     pub fn by_name(name: &str) -> Result<&'static Profile> {
@@ -329,5 +337,18 @@ impl Profile {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_profiles_need_the_certificate() {
+        // Berlin Group sends it; Belfius PIS and STET (keyId = URL) do not need it.
+        assert!(BERLIN_GROUP.needs_certificate(false) && BERLIN_GROUP.needs_certificate(true));
+        assert!(!BELFIUS_PIS.needs_certificate(false));
+        assert!(!STET.needs_certificate(true));
     }
 }

@@ -3,14 +3,17 @@
 //!
 //! Keys and certificates are named by RFC 7512 URIs:
 //! `pkcs11:token=psd2-test;object=qseal;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so`.
-//! The module comes from `module-path` or `PSD2_SIGN_PKCS11_MODULE`; the PIN from
-//! `pin-source=file:…`, `PSD2_SIGN_PKCS11_PIN`, or [`Secrets::pin`](crate::Secrets) (the CLI
-//! prompts) — never needed on a command line. Each module is loaded and initialised once per
+//! The module comes from `module-path` or [`Secrets::pkcs11_module`](crate::Secrets); the PIN
+//! from `pin-source=file:…`, [`Secrets::pin`](crate::Secrets), or the
+//! [`SecretPrompt`](crate::SecretPrompt), asked only when a login needs it — never needed on a
+//! command line. ([`Secrets::from_env`](crate::Secrets::from_env) fills them from the
+//! environment when the caller wants that.) Each module is loaded and initialised once per
 //! process; keys on one token share a pool of logged-in sessions, so many threads sign at once.
 //!
 //! ```no_run
 //! use psd2_eidas::{pkcs11, Secrets, SignatureScheme, Signer};
-//! let key = pkcs11::open_key("pkcs11:token=psd2-test;object=qseal?module-path=/usr/lib/softhsm/libsofthsm2.so", &Secrets::from_env())?;
+//! let secrets = Secrets::from_env(); // PSD2_SIGN_PKCS11_PIN, if the caller wants the environment
+//! let key = pkcs11::open_key("pkcs11:token=psd2-test;object=qseal?module-path=/usr/lib/softhsm/libsofthsm2.so", &secrets)?;
 //! let sig = key.sign(SignatureScheme::RsaPkcs1Sha256, b"request")?;
 //! # Ok::<(), psd2_eidas::Error>(())
 //! ```
@@ -25,14 +28,15 @@ use cryptoki::object::{Attribute, AttributeType, CertificateType, KeyType, Objec
 use serde::Serialize;
 
 pub use key::Pkcs11Key;
-pub use token::{MODULE_ENV, PIN_ENV, Token};
+pub use token::Token;
 pub use uri::Pkcs11Uri;
 
 use crate::{Certificate, Error, Secret, Secrets};
 use token::ck;
 
-/// The PIN for `uri`: `pin-source`, then `pin-value`, then [`Secrets::pin`], then `PSD2_SIGN_PKCS11_PIN`.
-fn pin(uri: &Pkcs11Uri, secrets: &Secrets) -> Result<Option<Secret>, Error> {
+/// The PIN for `uri`: `pin-source`, then `pin-value`, then [`Secrets::pin`], then the prompt
+/// (only when `need_pin`: a login is about to happen).
+fn pin(uri: &Pkcs11Uri, secrets: &Secrets, need_pin: bool) -> Result<Option<Secret>, Error> {
     if let Some(src) = &uri.pin_source {
         let path = src.strip_prefix("file:").unwrap_or(src);
         return Secret::from_file(Path::new(path)).map(Some);
@@ -40,15 +44,15 @@ fn pin(uri: &Pkcs11Uri, secrets: &Secrets) -> Result<Option<Secret>, Error> {
     if let Some(p) = &uri.pin_value {
         return Ok(Some(p.clone()));
     }
-    Ok(secrets.pin.clone().or_else(|| Secret::from_env(PIN_ENV)))
+    Ok(secrets.pin_for(&uri.describe_token(), need_pin))
 }
 
 fn token(uri: &Pkcs11Uri, secrets: &Secrets, need_pin: bool) -> Result<std::sync::Arc<Token>, Error> {
-    let pin = pin(uri, secrets)?;
+    let pin = pin(uri, secrets, need_pin)?;
     if need_pin && pin.is_none() {
         return Err(Error::PinRequired { token: uri.describe() });
     }
-    Token::open(uri, pin)
+    Token::open(uri, pin, secrets.pkcs11_module.as_deref())
 }
 
 /// Opens the private key a PKCS#11 URI names (logging in with the PIN).
@@ -100,10 +104,9 @@ pub struct TokenSummary {
     pub login_required: bool,
 }
 
-/// Lists the tokens of the module at `module` (or `PSD2_SIGN_PKCS11_MODULE`).
-pub fn list_tokens(module: Option<&Path>) -> Result<Vec<TokenSummary>, Error> {
-    let u = Pkcs11Uri { module_path: module.map(|m| m.display().to_string()), ..Default::default() };
-    let ctx = token::module(&token::module_path(&u)?)?;
+/// Lists the tokens of the PKCS#11 module at `module`.
+pub fn list_tokens(module: &Path) -> Result<Vec<TokenSummary>, Error> {
+    let ctx = token::module(module)?;
     let mut out = Vec::new();
     for slot in ctx.get_slots_with_initialized_token().map_err(ck)? {
         let i = ctx.get_token_info(slot).map_err(ck)?;

@@ -17,11 +17,6 @@ use cryptoki::types::AuthPin;
 use super::uri::Pkcs11Uri;
 use crate::{Error, Secret};
 
-/// Environment variable naming the PKCS#11 module when the URI has no `module-path`.
-pub const MODULE_ENV: &str = "PSD2_SIGN_PKCS11_MODULE";
-/// Environment variable holding the token PIN.
-pub const PIN_ENV: &str = "PSD2_SIGN_PKCS11_PIN";
-
 /// At most this many idle sessions are kept per token.
 const MAX_IDLE_SESSIONS: usize = 16;
 
@@ -40,17 +35,15 @@ fn short_rv(rv: RvError) -> String {
     format!("{rv:?}")
 }
 
-/// The module search when no path is given: the environment, then SoftHSM's usual places.
-pub(crate) fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Error> {
+/// The module: the URI's `module-path`, else the one configured in
+/// [`Secrets::pkcs11_module`](crate::Secrets).
+pub(crate) fn module_path(uri: &Pkcs11Uri, configured: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(p) = &uri.module_path {
         return Ok(PathBuf::from(p));
     }
-    if let Ok(p) = std::env::var(MODULE_ENV) {
-        return Ok(PathBuf::from(p));
-    }
-    Err(Error::Pkcs11Module {
+    configured.map(Path::to_path_buf).ok_or_else(|| Error::Pkcs11Module {
         path: None,
-        reason: format!("no PKCS#11 module: add '?module-path=/path/to/module.so' to the URI or set {MODULE_ENV}"),
+        reason: "no PKCS#11 module: the URI has no module-path and no module was configured".into(),
     })
 }
 
@@ -108,10 +101,10 @@ impl std::fmt::Debug for Token {
 
 impl Token {
     /// Finds the token the URI names (shared per process: keys on one token share its sessions).
-    pub(crate) fn open(uri: &Pkcs11Uri, pin: Option<Secret>) -> Result<Arc<Token>, Error> {
+    pub(crate) fn open(uri: &Pkcs11Uri, pin: Option<Secret>, configured: Option<&Path>) -> Result<Arc<Token>, Error> {
         type Tokens = Mutex<HashMap<(PathBuf, String), Arc<Token>>>;
         static TOKENS: OnceLock<Tokens> = OnceLock::new();
-        let path = module_path(uri)?;
+        let path = module_path(uri, configured)?;
         let ctx = module(&path)?;
         let key = (path, format!("{:?}/{:?}", uri.token, uri.serial));
         let mut tokens = TOKENS.get_or_init(Default::default).lock().map_err(|_| poisoned())?;
