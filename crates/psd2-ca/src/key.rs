@@ -223,7 +223,7 @@ mod tests {
             self.0.public_key()
         }
         fn sign(&self, _: SignatureScheme, _: &[u8]) -> Result<Vec<u8>, psd2_eidas::Error> {
-            Err(psd2_eidas::Error::Pkcs11 { function: "C_Sign".into(), code: "CKR_DEVICE_REMOVED".into() })
+            Err(psd2_eidas::Error::Pkcs11 { function: "C_Sign".into(), code: psd2_eidas::Pkcs11Code::DeviceRemoved })
         }
         fn describe(&self) -> String {
             "broken".into()

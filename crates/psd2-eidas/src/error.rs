@@ -187,8 +187,8 @@ pub enum Error {
     Pkcs11 {
         /// The PKCS#11 function.
         function: String,
-        /// The CKR_ code.
-        code: String,
+        /// What the token (or the PKCS#11 layer) reported.
+        code: Pkcs11Code,
     },
     /// A PSD2 role name or OID we do not know.
     #[error("unknown PSD2 role '{0}' (expected PSP_AS, PSP_PI, PSP_AI or PSP_IC)")]
@@ -215,5 +215,48 @@ impl Error {
             Error::File { source, .. } => source.root(),
             other => other,
         }
+    }
+}
+
+/// What a failed PKCS#11 call reported: the return values the crate acts on by name, any
+/// other `CKR_` value by its name, or a failure below the token (loading, a lock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Pkcs11Code {
+    /// `CKR_OBJECT_HANDLE_INVALID`: the object went away (re-found by label).
+    ObjectHandleInvalid,
+    /// `CKR_SESSION_HANDLE_INVALID`.
+    SessionHandleInvalid,
+    /// `CKR_SESSION_CLOSED`.
+    SessionClosed,
+    /// `CKR_USER_NOT_LOGGED_IN`.
+    UserNotLoggedIn,
+    /// `CKR_DEVICE_REMOVED`: the token was unplugged.
+    DeviceRemoved,
+    /// `CKR_DEVICE_ERROR`.
+    DeviceError,
+    /// `CKR_TOKEN_NOT_PRESENT`.
+    TokenNotPresent,
+    /// `CKR_MECHANISM_INVALID`: the token does not do this signature scheme.
+    MechanismInvalid,
+    /// Another `CKR_` value, by name (e.g. `CKR_KEY_TYPE_INCONSISTENT`).
+    Other(String),
+    /// Not a token answer: the PKCS#11 library layer or a lock failed.
+    Library(String),
+}
+
+impl std::fmt::Display for Pkcs11Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pkcs11Code::ObjectHandleInvalid => "CKR_OBJECT_HANDLE_INVALID",
+            Pkcs11Code::SessionHandleInvalid => "CKR_SESSION_HANDLE_INVALID",
+            Pkcs11Code::SessionClosed => "CKR_SESSION_CLOSED",
+            Pkcs11Code::UserNotLoggedIn => "CKR_USER_NOT_LOGGED_IN",
+            Pkcs11Code::DeviceRemoved => "CKR_DEVICE_REMOVED",
+            Pkcs11Code::DeviceError => "CKR_DEVICE_ERROR",
+            Pkcs11Code::TokenNotPresent => "CKR_TOKEN_NOT_PRESENT",
+            Pkcs11Code::MechanismInvalid => "CKR_MECHANISM_INVALID",
+            Pkcs11Code::Other(name) | Pkcs11Code::Library(name) => name,
+        })
     }
 }

@@ -39,7 +39,7 @@ pub mod qc;
 mod secret;
 
 pub use cert::Certificate;
-pub use error::Error;
+pub use error::{Error, Pkcs11Code};
 pub use file_key::{FileKey, KeyFormat};
 pub use identity::{Identity, KeyRef, load_certificates, open_signer, redact_pin};
 pub use key::{Curve, KeyKind, PublicKey, SignatureScheme, Signer, ecdsa_der_to_raw, ecdsa_raw_to_der};

@@ -12,7 +12,7 @@ use super::token::{Token, ck};
 use super::uri::{Pkcs11Uri, hex};
 use crate::der::{self, Tlv, tag};
 use crate::key::{Curve, OID_EC, OID_RSA};
-use crate::{Error, PublicKey, SignatureScheme, Signer};
+use crate::{Error, Pkcs11Code, PublicKey, SignatureScheme, Signer};
 
 /// A private key that stays in a PKCS#11 token.
 ///
@@ -81,7 +81,7 @@ impl Pkcs11Key {
     fn run(&self, mechanism: &Mechanism, data: &[u8]) -> Result<Vec<u8>, Error> {
         let handle = *self.handle.read().map_err(|_| poisoned())?;
         match self.token.with_session(|s| s.sign(mechanism, handle, data)) {
-            Err(Error::Pkcs11 { code, .. }) if code == "ObjectHandleInvalid" => {
+            Err(Error::Pkcs11 { code: Pkcs11Code::ObjectHandleInvalid, .. }) => {
                 let found = self.token.with_session(|s| s.find_objects(&self.find))?;
                 let handle = *found.first().ok_or_else(|| Error::KeyNotFound {
                     wanted: self.label.clone(),
@@ -96,7 +96,7 @@ impl Pkcs11Key {
 }
 
 fn poisoned() -> Error {
-    Error::Pkcs11 { function: "key handle".into(), code: "lock poisoned".into() }
+    Error::Pkcs11 { function: "key handle".into(), code: Pkcs11Code::Library("lock poisoned".into()) }
 }
 
 fn pss(hash: MechanismType, mgf: PkcsMgfType, salt: u64) -> PkcsPssParams {

@@ -15,7 +15,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
 use super::uri::Pkcs11Uri;
-use crate::{Error, Secret};
+use crate::{Error, Pkcs11Code, Secret};
 
 /// At most this many idle sessions are kept per token.
 const MAX_IDLE_SESSIONS: usize = 16;
@@ -24,15 +24,37 @@ const MAX_IDLE_SESSIONS: usize = 16;
 pub(crate) fn ck(e: cryptoki::error::Error) -> Error {
     match e {
         cryptoki::error::Error::Pkcs11(rv, function) => {
-            Error::Pkcs11 { function: function.to_string(), code: short_rv(rv) }
+            Error::Pkcs11 { function: function.to_string(), code: code(rv) }
         }
-        other => Error::Pkcs11 { function: "cryptoki".into(), code: other.to_string() },
+        other => Error::Pkcs11 { function: "cryptoki".into(), code: Pkcs11Code::Library(other.to_string()) },
     }
 }
 
-fn short_rv(rv: RvError) -> String {
-    // RvError's Display is a paragraph; its Debug is the CKR_ name in CamelCase.
-    format!("{rv:?}")
+/// The typed code of a return value; others by their `CKR_` name.
+fn code(rv: RvError) -> Pkcs11Code {
+    match rv {
+        RvError::ObjectHandleInvalid => Pkcs11Code::ObjectHandleInvalid,
+        RvError::SessionHandleInvalid => Pkcs11Code::SessionHandleInvalid,
+        RvError::SessionClosed => Pkcs11Code::SessionClosed,
+        RvError::UserNotLoggedIn => Pkcs11Code::UserNotLoggedIn,
+        RvError::DeviceRemoved => Pkcs11Code::DeviceRemoved,
+        RvError::DeviceError => Pkcs11Code::DeviceError,
+        RvError::TokenNotPresent => Pkcs11Code::TokenNotPresent,
+        RvError::MechanismInvalid => Pkcs11Code::MechanismInvalid,
+        // RvError's Debug is the CKR_ name in CamelCase: ObjectHandleInvalid → CKR_OBJECT_HANDLE_INVALID.
+        other => Pkcs11Code::Other(ckr_name(&format!("{other:?}"))),
+    }
+}
+
+fn ckr_name(camel: &str) -> String {
+    let mut out = String::from("CKR_");
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// The module: the URI's `module-path`, else the one configured in
@@ -80,7 +102,7 @@ pub(crate) fn module(path: &Path) -> Result<Pkcs11, Error> {
 }
 
 fn poisoned() -> Error {
-    Error::Pkcs11 { function: "session pool".into(), code: "lock poisoned".into() }
+    Error::Pkcs11 { function: "session pool".into(), code: Pkcs11Code::Library("lock poisoned".into()) }
 }
 
 /// One token: its slot, its PIN, and a pool of open sessions shared by every key on it.
@@ -252,5 +274,15 @@ impl Token {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ckr_names() {
+        assert_eq!(super::ckr_name("KeyTypeInconsistent"), "CKR_KEY_TYPE_INCONSISTENT");
+        assert_eq!(super::code(cryptoki::error::RvError::PinExpired).to_string(), "CKR_PIN_EXPIRED");
+        assert_eq!(super::code(cryptoki::error::RvError::DeviceRemoved), crate::Pkcs11Code::DeviceRemoved);
     }
 }
