@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
-use psd2_eidas::Role;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = match std::env::args().nth(1) {
@@ -18,18 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => std::env::temp_dir().join(format!("psd2-sign-example-pki-{}", std::process::id())),
     };
     let ca = CertificateAuthority::init(&dir, &InitOptions { key_type: KeyType::P256, ..Default::default() })?;
-    let tpp = Psd2Subject {
-        organization: "Example TPP NV".into(),
-        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
-        roles: Role::ALL.to_vec(),
-        nca_name: "National Bank of Belgium".into(),
-        nca_id: "BE-NBB".into(),
-        country: None,
-    };
+    // The fictitious TPP (Example TPP NV, PSDBE-NBB-0999.888.777, all four roles).
+    let tpp = Psd2Subject::example();
 
     let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
-    qwac.ev =
-        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    qwac.ev = EvSubject::example();
     let qseal = IssueRequest::new(CertKind::Qseal, tpp);
 
     for (name, req) in [("qwac", qwac), ("qseal", qseal)] {

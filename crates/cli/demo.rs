@@ -10,7 +10,7 @@ use std::sync::Arc;
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Pkce, Scope};
-use psd2_eidas::{Identity, Role, Secret, Signer};
+use psd2_eidas::{Identity, Secret, Signer};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
@@ -70,17 +70,9 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
     let ca =
         CertificateAuthority::init(&dir.join("ca"), &InitOptions { key_type: KeyType::P256, ..Default::default() })
             .map_err(err)?;
-    let tpp = Psd2Subject {
-        organization: "Demo TPP NV".into(),
-        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
-        roles: Role::ALL.to_vec(),
-        nca_name: "National Bank of Belgium".into(),
-        nca_id: "BE-NBB".into(),
-        country: None,
-    };
+    let tpp = Psd2Subject::example();
     let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
-    qwac.ev =
-        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    qwac.ev = EvSubject::example();
     let mut qseal = IssueRequest::new(CertKind::Qseal, tpp);
     // Belfius seals payment initiations with RS256: an RSA QSealC.
     qseal.key = Some(psd2_ca::SubjectKey::Generate(KeyType::Rsa2048));

@@ -70,6 +70,13 @@ pub struct EvSubject {
     pub registration_number: Option<String>,
 }
 
+impl EvSubject {
+    /// The QWAC part of [`Psd2Subject::example`]: domain `tpp.example.com`, locality Brussels.
+    pub fn example() -> Self {
+        Self { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() }
+    }
+}
+
 /// A [`Psd2Subject`] whose values were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSubject {
@@ -164,6 +171,19 @@ pub fn check_public_domain(name: &str) -> Result<String, Error> {
 }
 
 impl Psd2Subject {
+    /// The fictitious TPP of the demo, the examples and the tests: `Example TPP NV`,
+    /// `PSDBE-NBB-0999.888.777`, all four PSD2 roles, authorised by the National Bank of Belgium.
+    pub fn example() -> Self {
+        Self {
+            organization: "Example TPP NV".into(),
+            organization_identifier: "PSDBE-NBB-0999.888.777".into(),
+            roles: Role::ALL.to_vec(),
+            nca_name: "National Bank of Belgium".into(),
+            nca_id: "BE-NBB".into(),
+            country: None,
+        }
+    }
+
     /// Checks the values: the organizationIdentifier must be `PSD<CC>-<NCA>-<id>` and agree with
     /// the NCAId; at least one role; the country a two-letter code.
     pub fn validate(&self) -> Result<ValidSubject, Error> {

@@ -398,17 +398,9 @@ async fn the_server_ca_is_trusted_only_when_named() {
 fn issue_with_roles(dir: &std::path::Path, roles: &[Role]) -> (Identity, Identity) {
     let ca =
         CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::Rsa2048, ..Default::default() }).unwrap();
-    let tpp = Psd2Subject {
-        organization: "Example TPP NV".into(),
-        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
-        roles: roles.to_vec(),
-        nca_name: "National Bank of Belgium".into(),
-        nca_id: "BE-NBB".into(),
-        country: None,
-    };
+    let tpp = Psd2Subject { roles: roles.to_vec(), ..Psd2Subject::example() };
     let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
-    qwac.ev =
-        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    qwac.ev = EvSubject::example();
     let qseal = IssueRequest::new(CertKind::Qseal, tpp);
     let mut out = Vec::new();
     for (name, req) in [("qwac", qwac), ("qseal", qseal)] {
@@ -480,17 +472,8 @@ async fn an_expired_qwac_is_refused_before_any_io() {
         &InitOptions { key_type: KeyType::P256, ..Default::default() },
     )
     .unwrap();
-    let tpp = Psd2Subject {
-        organization: "Example TPP NV".into(),
-        organization_identifier: "PSDBE-NBB-0999.888.777".into(),
-        roles: Role::ALL.to_vec(),
-        nca_name: "National Bank of Belgium".into(),
-        nca_id: "BE-NBB".into(),
-        country: None,
-    };
-    let mut req = IssueRequest::new(CertKind::Qwac, tpp);
-    req.ev =
-        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    let mut req = IssueRequest::new(CertKind::Qwac, Psd2Subject::example());
+    req.ev = EvSubject::example();
     req.not_before = Some(time::OffsetDateTime::now_utc() - time::Duration::days(200));
     req.days = Some(100);
     ca.issue(&req).unwrap().write(&dir.path().join("old")).unwrap();
