@@ -1,7 +1,7 @@
 //! HSM signing throughput through SoftHSM2: our pooled `Pkcs11Key` with 1 and 2 threads, and
 //! raw cryptoki calls on one session, for the overhead of our layer.
 //!
-//! `cargo bench --bench hsm` (needs softhsm2 and opensc; see tests/support/softhsm.rs).
+//! `cargo bench --bench hsm` (needs softhsm2 and opensc; see crates/test-support/src/softhsm.rs).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use psd2_test_support::softhsm;

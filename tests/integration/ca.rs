@@ -1,11 +1,11 @@
 //! `psd2-sign ca` and `psd2-sign csr` end to end, cross-checked with the openssl CLI: the
 //! "Must show" list of the test-CA issue.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use psd2_test_support::softhsm;
+use psd2_test_support::{openssl, softhsm};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use crate::util::{bin, run};
 
 const TPP: [&str; 10] = [
     "--org",
@@ -19,10 +19,6 @@ const TPP: [&str; 10] = [
     "--nca-id",
     "BE-NBB",
 ];
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env_remove("PSD2_SIGN_PASSWORD").output().unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let o = run(args);
@@ -38,13 +34,6 @@ fn input_error(args: &[&str]) -> String {
     assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
     assert!(err.starts_with("psd2-sign: "), "{err}");
     err
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl").args(args).output().expect("the openssl CLI");
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
 }
 
 struct Env {
@@ -88,7 +77,7 @@ impl Env {
         let mut args = vec!["verify"];
         args.extend(extra);
         args.extend(["-CAfile", &ca, "-untrusted", &chain, &leaf]);
-        openssl(&args)
+        openssl::output(&args)
     }
 }
 
@@ -120,7 +109,7 @@ fn issued_certificates_verify_and_inspect_reports_them() {
         // The QWAC is a TLS client certificate.
         let (good, out) = e.verify(&e.path("qwac"), &["-purpose", "sslclient"]);
         assert!(good, "{out}");
-        let (_, text) = openssl(&["x509", "-in", &e.path("qwac.pem"), "-noout", "-text"]);
+        let (_, text) = openssl::output(&["x509", "-in", &e.path("qwac.pem"), "-noout", "-text"]);
         for needle in [
             "Policy: 2.23.140.1.1",
             "Policy: 0.4.0.194112.1.4",
@@ -154,7 +143,7 @@ fn qwac_days_beyond_the_cabf_maximum_warn() {
     // The default is within it: the CABF maximum on the day of issue (199 days until 2027-03-15,
     // then 99, then 46; the schedule itself is tested with pinned dates in psd2-ca).
     let prefix = e.issue("qwac", "short", &[]);
-    let (_, dates) = openssl(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-startdate", "-enddate"]);
+    let (_, dates) = openssl::output(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-startdate", "-enddate"]);
     let c = psd2_eidas::load::load_certificates(Path::new(&format!("{prefix}.pem")), None).unwrap().remove(0);
     let days = (c.not_after() - c.not_before() + time::Duration::SECOND).whole_days();
     assert_eq!(days, i64::from(psd2_ca::profile::cabf_max_days(c.not_before())), "{dates}");
@@ -166,7 +155,7 @@ fn openssl_csr_is_issued_and_own_csr_verifies() {
     let e = Env::new("rsa2048");
     let key = e.path("openssl.key");
     let csr = e.path("openssl.csr");
-    let (good, out) = openssl(&[
+    let (good, out) = openssl::output(&[
         "req",
         "-new",
         "-newkey",
@@ -184,8 +173,8 @@ fn openssl_csr_is_issued_and_own_csr_verifies() {
     assert!(!Path::new(&format!("{prefix}.key")).exists(), "no key written with --csr");
     let (good, out) = e.verify(&prefix, &[]);
     assert!(good, "{out}");
-    let (_, a) = openssl(&["pkey", "-in", &key, "-pubout"]);
-    let (_, b) = openssl(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-pubkey"]);
+    let (_, a) = openssl::output(&["pkey", "-in", &key, "-pubout"]);
+    let (_, b) = openssl::output(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-pubkey"]);
     assert_eq!(a, b, "the certificate holds the CSR's key");
 
     // psd2-sign csr with a key made by the CA (and with the openssl key).
@@ -209,7 +198,7 @@ fn openssl_csr_is_issued_and_own_csr_verifies() {
         ];
         args.extend(extra.iter());
         ok(&args);
-        let (good, text) = openssl(&["req", "-in", &out, "-noout", "-verify", "-text"]);
+        let (good, text) = openssl::output(&["req", "-in", &out, "-noout", "-verify", "-text"]);
         assert!(good, "{text}");
         let cn = if kind == "qwac" { "tpp.example.com" } else { "Example TPP NV" };
         assert!(
@@ -251,7 +240,7 @@ fn revoked_certificate_is_in_the_crl_and_rejected() {
     let crl_pem = format!("{}/crl/qseal-ca.crl.pem", e.ca());
     let serial =
         psd2_eidas::load::load_certificates(Path::new(&format!("{bad}.pem")), None).unwrap().remove(0).serial_hex();
-    let (good_crl, text) = openssl(&["crl", "-inform", "DER", "-in", &crl_der, "-noout", "-text"]);
+    let (good_crl, text) = openssl::output(&["crl", "-inform", "DER", "-in", &crl_der, "-noout", "-text"]);
     assert!(good_crl, "{text}");
     assert!(text.to_lowercase().contains(&format!("serial number: {serial}")), "{text}");
     let (ok_bad, out) = e.verify(&bad, &["-crl_check", "-CRLfile", &crl_pem]);
@@ -301,7 +290,7 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
     // A CSR with a bad signature.
     let key = e.path("k.key");
     let csr = e.path("k.csr");
-    let (good, o) = openssl(&[
+    let (good, o) = openssl::output(&[
         "req",
         "-new",
         "-newkey",
@@ -382,7 +371,7 @@ fn key_files_are_mode_0600() {
     for k in keys {
         assert_eq!(std::fs::metadata(&k).unwrap().permissions().mode() & 0o777, 0o600, "{}", k.display());
     }
-    let (good, out) = openssl(&["pkey", "-in", &format!("{prefix}.key"), "-noout", "-check"]);
+    let (good, out) = openssl::output(&["pkey", "-in", &format!("{prefix}.key"), "-noout", "-check"]);
     assert!(good, "{out}");
 }
 
@@ -394,7 +383,7 @@ fn committed_test_pki_is_consistent() {
         for kind in ["qwac", "qseal"] {
             let leaf = dir.join(format!("{kind}.pem"));
             let chain = dir.join(format!("{kind}-chain.pem"));
-            let (good, out) = openssl(&[
+            let (good, out) = openssl::output(&[
                 "verify",
                 "-CAfile",
                 dir.join("ca.pem").to_str().unwrap(),
@@ -408,7 +397,7 @@ fn committed_test_pki_is_consistent() {
             assert_eq!(v["kind"], kind);
             assert_eq!(v["psd2"]["roles"], serde_json::json!(["PSP_AS", "PSP_PI", "PSP_AI", "PSP_IC"]));
             let password = std::fs::read_to_string(root.join("password.txt")).unwrap();
-            let (good, out) = openssl(&[
+            let (good, out) = openssl::output(&[
                 "pkcs12",
                 "-in",
                 dir.join(format!("{kind}.p12")).to_str().unwrap(),
@@ -446,13 +435,9 @@ fn csr_for_a_pkcs11_key_is_verified_and_issued() {
             &out,
         ];
         args.extend(extra.iter());
-        let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
-            .args(&args)
-            .env(psd2_eidas::PIN_ENV, softhsm::PIN)
-            .output()
-            .unwrap();
+        let o = bin().args(&args).env(psd2_eidas::PIN_ENV, softhsm::PIN).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let (good, text) = openssl(&["req", "-in", &out, "-noout", "-verify", "-subject"]);
+        let (good, text) = openssl::output(&["req", "-in", &out, "-noout", "-verify", "-subject"]);
         assert!(good, "{text}");
         assert!(text.contains("organizationIdentifier = PSDBE-NBB-0999.888.777"), "{text}");
         let prefix = e.issue(kind, object, &["--csr", &out]);
@@ -460,8 +445,8 @@ fn csr_for_a_pkcs11_key_is_verified_and_issued() {
         assert!(good, "{text}");
         // The certificate holds the token's public key.
         let token_pub = h.dir.path().join(format!("{object}.pub.der"));
-        let (_, a) = openssl(&["pkey", "-pubin", "-inform", "DER", "-in", token_pub.to_str().unwrap()]);
-        let (_, b) = openssl(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-pubkey"]);
+        let (_, a) = openssl::output(&["pkey", "-pubin", "-inform", "DER", "-in", token_pub.to_str().unwrap()]);
+        let (_, b) = openssl::output(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-pubkey"]);
         assert_eq!(a, b);
     }
 }
@@ -474,7 +459,7 @@ fn init_force_replaces_the_ca_and_its_database() {
     ok(&["ca", "revoke", "--dir", &e.ca(), &format!("{prefix}.pem")]);
     ok(&["ca", "init", "--dir", &e.ca(), "--key-type", "p384", "--force"]);
     assert_ne!(std::fs::read(format!("{}/ca.pem", e.ca())).unwrap(), before);
-    let (_, text) = openssl(&["x509", "-in", &format!("{}/ca.pem", e.ca()), "-noout", "-text"]);
+    let (_, text) = openssl::output(&["x509", "-in", &format!("{}/ca.pem", e.ca()), "-noout", "-text"]);
     assert!(text.contains("secp384r1") || text.contains("P-384"), "{text}");
     assert!(!Path::new(&format!("{}/db/qseal-ca.revoked", e.ca())).exists(), "old revocations are gone");
     // The old certificate no longer chains to the new root.

@@ -1,30 +1,10 @@
 //! CLI conventions: `completions bash|zsh|fish`, `-v`/`-vv` diagnostics on stderr (and
 //! `RUST_LOG`), and a default run that prints nothing besides its usual output.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use crate::util::{bin, run, stderr, stdout};
 
 const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.pem");
 const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.key");
-
-/// The binary with neither a password nor a log filter from the caller's environment.
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_psd2-sign"));
-    c.env_remove("PSD2_SIGN_PASSWORD").env_remove("RUST_LOG");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn completion_scripts() {

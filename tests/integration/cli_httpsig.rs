@@ -1,28 +1,12 @@
 //! `psd2-sign sign` / `psd2-sign verify` end to end: the JSON contract, sign → verify round trips
 //! for every profile, tampering (exit 1 naming the header), bad input (exit 2), openssl checks.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_psd2-sign"));
-    c.env_remove("PSD2_SIGN_PASSWORD");
-    c
-}
+use psd2_test_support::fixtures;
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn openssl(args: &[&str]) {
-    let o = Command::new("openssl").args(args).output().expect("openssl CLI");
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::util::{bin, run, stderr as err};
 
 struct Dir(tempfile::TempDir);
 
@@ -30,39 +14,45 @@ impl Dir {
     fn new() -> Self {
         let d = Self(tempfile::tempdir().unwrap());
         for (name, alg) in [("rsa", "rsa:2048"), ("other", "rsa:2048")] {
-            openssl(&[
+            fixtures::openssl(
+                d.0.path(),
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    alg,
+                    "-nodes",
+                    "-keyout",
+                    &d.p(&format!("{name}.key")),
+                    "-out",
+                    &d.p(&format!("{name}.pem")),
+                    "-days",
+                    "5",
+                    "-set_serial",
+                    "0x00E1D2",
+                    "-subj",
+                    "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal",
+                ],
+            );
+        }
+        fixtures::openssl(d.0.path(), &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &d.p("ec.key")]);
+        fixtures::openssl(
+            d.0.path(),
+            &[
                 "req",
                 "-x509",
-                "-newkey",
-                alg,
-                "-nodes",
-                "-keyout",
-                &d.p(&format!("{name}.key")),
+                "-new",
+                "-key",
+                &d.p("ec.key"),
                 "-out",
-                &d.p(&format!("{name}.pem")),
+                &d.p("ec.pem"),
                 "-days",
                 "5",
-                "-set_serial",
-                "0x00E1D2",
                 "-subj",
-                "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal",
-            ]);
-        }
-        openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &d.p("ec.key")]);
-        openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &d.p("ec.key"),
-            "-out",
-            &d.p("ec.pem"),
-            "-days",
-            "5",
-            "-subj",
-            "/C=BE/O=Test TPP SA/CN=Test EC Seal",
-        ]);
-        openssl(&["x509", "-in", &d.p("rsa.pem"), "-pubkey", "-noout", "-out", &d.p("rsa.pub")]);
+                "/C=BE/O=Test TPP SA/CN=Test EC Seal",
+            ],
+        );
+        fixtures::openssl(d.0.path(), &["x509", "-in", &d.p("rsa.pem"), "-pubkey", "-noout", "-out", &d.p("rsa.pub")]);
         std::fs::write(d.path("body.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"12.34"}}"#).unwrap();
         std::fs::write(d.path("tampered.json"), br#"{"instructedAmount":{"currency":"EUR","amount":"99.99"}}"#)
             .unwrap();
@@ -318,7 +308,7 @@ fn openssl_verifies_the_printed_signing_string() {
     let sig = v["headers"]["Signature"].as_str().unwrap();
     let b64 = sig.split("signature=\"").nth(1).unwrap().trim_end_matches('"');
     std::fs::write(d.path("sig.b64"), b64).unwrap();
-    openssl(&["base64", "-d", "-A", "-in", &d.p("sig.b64"), "-out", &d.p("sig.bin")]);
+    fixtures::openssl(d.0.path(), &["base64", "-d", "-A", "-in", &d.p("sig.b64"), "-out", &d.p("sig.bin")]);
     let o = Command::new("openssl")
         .args(["dgst", "-sha256", "-verify", &d.p("rsa.pub"), "-signature", &d.p("sig.bin"), &d.p("ss.txt")])
         .output()

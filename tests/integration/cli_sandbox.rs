@@ -1,12 +1,11 @@
 //! `psd2-sign sandbox` end to end: the binary serves until SIGINT, prints its address and the
 //! ephemeral server CA path; curl (an independent TLS client) talks to it with the test QWAC.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
-// spawn() hands the child to the test, which always waits for it (interrupt, or the early-exit panic).
-#![allow(clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+
+use crate::util::bin;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -14,7 +13,7 @@ fn root() -> PathBuf {
 
 /// Starts the sandbox; returns the child, its stdout reader and the lines up to "Ctrl-C to stop".
 fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let mut child = bin()
         .arg("sandbox")
         .args(["--listen", "127.0.0.1:0", "--test-certs"])
         .arg(root().join("test-certs"))
@@ -133,7 +132,7 @@ fn given_server_identity_trust_anchor_and_client() {
 #[test]
 fn usage_errors_exit_2() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+        bin()
             .arg("sandbox")
             .args(["--listen", "127.0.0.1:0", "--test-certs"])
             .arg(root().join("test-certs"))

@@ -1,9 +1,10 @@
 //! `psd2-sign demo`: the main job, end to end (test PKI, sandbox, AIS + PIS + CAF over mTLS).
-#![allow(clippy::unwrap_used)]
+
+use crate::util::bin;
 
 #[test]
 fn demo_round_trip_succeeds() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_psd2-sign")).arg("demo").output().unwrap();
+    let out = bin().arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     for expected in [

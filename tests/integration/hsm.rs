@@ -1,15 +1,15 @@
 //! PKCS#11 through the real SoftHSM2 module: a fresh token in a temp dir, keys made by
 //! pkcs11-tool, signatures checked by the openssl CLI with the exported public keys.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use psd2_test_support::softhsm;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use psd2_eidas::pkcs11::{self, Pkcs11Key};
 use psd2_eidas::{Error, KeyKind, Secret, Secrets, SignatureScheme, Signer};
 use softhsm::{Hsm, PIN, hsm, run};
+
+use crate::util::bin;
 
 fn secrets() -> Secrets {
     Secrets::none().with_pin(Secret::new(PIN))
@@ -119,7 +119,7 @@ fn errors_are_specific() {
     // This process is already logged in (PKCS#11 login state is per application), so a wrong
     // PIN is checked in a fresh process: the CLI, with the PIN from the environment.
     let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
-    let out = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let out = bin()
         .args(["inspect", ing, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
         .env("PSD2_SIGN_PKCS11_PIN", "9999")
         .output()
@@ -129,7 +129,7 @@ fn errors_are_specific() {
     assert!(stderr.starts_with("psd2-sign: wrong PIN for PKCS#11 token 'psd2-test'"), "{stderr}");
     assert!(!stderr.contains("9999") && stderr.lines().count() == 1, "{stderr}");
     // The right PIN, and a key that does not belong to the certificate.
-    let out = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let out = bin()
         .args(["inspect", ing, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
         .env("PSD2_SIGN_PKCS11_PIN", PIN)
         .output()
@@ -161,9 +161,7 @@ fn hsm_list_and_import_cert() {
     let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let m = h.module.display().to_string();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap()
-    };
+    let cli = |args: &[&str]| bin().args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap();
     let out = cli(&["hsm", "list", "--module", &m]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("token=psd2-test"));
@@ -190,8 +188,7 @@ fn hsm_list_and_import_cert() {
 
 /// Runs the CLI with the token's PIN in the environment; returns (success, stdout, stderr).
 fn cli(args: &[&str]) -> (bool, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap();
+    let out = bin().args(args).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -257,11 +254,7 @@ fn test_ca_with_issuing_key_in_the_hsm() {
     );
     assert!(out.contains(": OK"), "{out}");
     // Without the PIN the CA cannot be opened, and says why.
-    let out = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
-        .args(["ca", "crl", "--dir", &ca])
-        .env_remove("PSD2_SIGN_PKCS11_PIN")
-        .output()
-        .unwrap();
+    let out = bin().args(["ca", "crl", "--dir", &ca]).env_remove("PSD2_SIGN_PKCS11_PIN").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a PIN"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -1,24 +1,16 @@
 //! `psd2-sign inspect` end to end: output, --require-role, and bad input (exit 2, one line).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use psd2_test_support::fixtures;
 
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use fixtures::{Fixtures, P12_PASSWORD};
 
+use crate::util::{bin, run, stderr};
+
 fn fx() -> &'static Fixtures {
     static FX: OnceLock<Fixtures> = OnceLock::new();
     FX.get_or_init(Fixtures::new)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_psd2-sign")).args(args).env_remove("PSD2_SIGN_PASSWORD").output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn path(name: &str) -> String {
@@ -75,11 +67,7 @@ fn pkcs12_and_key_match() {
     let pw = pwfile.display().to_string();
     let o = run(&["inspect", &path("qseal-legacy.p12"), "--password-file", &pw]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
-        .args(["inspect", &path("qwac.p12")])
-        .env("PSD2_SIGN_PASSWORD", P12_PASSWORD)
-        .output()
-        .unwrap();
+    let o = bin().args(["inspect", &path("qwac.p12")]).env("PSD2_SIGN_PASSWORD", P12_PASSWORD).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["inspect", &path("qwac-rsa.pem"), "--key", &path("rsa.p1.pem")]);
     assert!(o.status.success(), "{}", stderr(&o));

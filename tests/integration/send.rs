@@ -2,16 +2,17 @@
 //! AIS and PIS with the automated PSU step, CAF with the manual consent → `token --callback`
 //! round trip through the token file (mode 0600), and the input errors (exit 2) and refusals
 //! (exit 1).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use psd2_client::{Bank, Client, ClientOptions, Environment};
 use psd2_eidas::{Identity, Secrets};
 use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs as test_certs;
 use serde_json::Value;
+
+use crate::util::bin;
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs");
 
@@ -73,7 +74,7 @@ impl LocalBank {
         .collect();
         args.extend(extra_global.iter().map(|s| s.to_string()));
         args.extend(op.iter().map(|s| s.to_string()));
-        Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+        bin()
             .args(&args)
             .env_remove("PSD2_SIGN_CLIENT_SECRET")
             .env_remove("PSD2_SIGN_ACCESS_TOKEN")
@@ -200,7 +201,7 @@ fn refusals_and_input_errors() {
     ok(&bank.send(&["--sca", "auto"], &["consent"]));
     fails(&bank.send(&[], &["account", "nope"]), 1, "HTTP 404: not_found");
     // Unknown bank / environment: usage errors.
-    let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let o = bin()
         .args([
             "send",
             "--bank",
@@ -218,7 +219,7 @@ fn refusals_and_input_errors() {
         .output()
         .unwrap();
     fails(&o, 2, "unknown bank");
-    let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let o = bin()
         .args([
             "send",
             "--bank",
@@ -242,7 +243,7 @@ fn refusals_and_input_errors() {
 fn pkcs12_identities_without_certificate_flags() {
     let bank = LocalBank::start();
     let rsa = format!("{CERTS}/rsa");
-    let o = Command::new(env!("CARGO_BIN_EXE_psd2-sign"))
+    let o = bin()
         .args(["send", "--bank", "belfius", "--env", &bank.url, "--client-id", DEMO_CLIENT_ID, "--sca", "auto"])
         .args(["--qwac-key", &format!("{rsa}/qwac.p12"), "--qseal-key", &format!("{rsa}/qseal.p12")])
         .args(["--password-file", &format!("{CERTS}/password.txt")])

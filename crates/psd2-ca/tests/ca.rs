@@ -15,12 +15,7 @@ use psd2_eidas::inspect::{Kind, Report};
 use psd2_eidas::{Certificate, FileKey, Role, Signer};
 use time::OffsetDateTime;
 
-fn openssl(args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl").args(args).output().expect("the openssl CLI");
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
-}
+use psd2_test_support::openssl::output as openssl;
 
 fn tpp() -> Psd2Subject {
     Psd2Subject {

@@ -479,17 +479,10 @@ fn issue_qwac(dir: &Path, roles: Vec<Role>) -> (Certificate, Identity) {
 /// A fresh test CA in `dir` and a QWAC of the TPP `organization_identifier` with `roles`.
 fn issue_qwac_for(dir: &Path, roles: Vec<Role>, organization_identifier: &str) -> (Certificate, Identity) {
     let ca = CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::P256, ..Default::default() }).unwrap();
-    let subject = Psd2Subject {
-        organization: "Example TPP NV".into(),
-        organization_identifier: organization_identifier.into(),
-        roles,
-        nca_name: "National Bank of Belgium".into(),
-        nca_id: "BE-NBB".into(),
-        country: None,
-    };
+    let subject =
+        Psd2Subject { organization_identifier: organization_identifier.into(), roles, ..Psd2Subject::example() };
     let mut req = IssueRequest::new(CertKind::Qwac, subject);
-    req.ev =
-        EvSubject { domains: vec!["tpp.example.com".into()], locality: Some("Brussels".into()), ..Default::default() };
+    req.ev = EvSubject::example();
     let issued = ca.issue(&req).unwrap();
     issued.write(&dir.join("qwac")).unwrap();
     let root = psd2_eidas::load::load_certificates(&dir.join("ca.pem"), None).unwrap().remove(0);
@@ -580,7 +573,16 @@ async fn client_certificate_from_an_untrusted_ca_is_refused_in_the_handshake() {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ");
-    assert!(chain.to_lowercase().contains("certificate") || chain.contains("alert"), "{chain}");
+    // With TLS 1.3 the client has finished its side of the handshake when the server refuses
+    // the certificate: it reads the alert, or (a race) only sees the connection closed before
+    // the request could be written. Either way no HTTP answer came.
+    let lower = chain.to_lowercase();
+    assert!(
+        ["certificate", "alert", "connection was not ready", "connection closed", "reset"]
+            .iter()
+            .any(|m| lower.contains(m)),
+        "{chain}"
+    );
     // the trusted QWAC still gets through
     let ok = http(&test_qwac(), &sandbox);
     assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");

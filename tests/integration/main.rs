@@ -1,0 +1,30 @@
+//! `psd2-sign` end to end: every test runs the built binary as a user would, and checks its
+//! output, exit code and files against independent tools (the openssl CLI, curl, SoftHSM2 with
+//! pkcs11-tool) and the vectors of `tests/vectors/`. One module per command family:
+//!
+//! - [`ca`]: `ca init|issue|revoke|crl` and `csr`, cross-checked with openssl;
+//! - [`cli_conventions`]: `completions`, `-v`/`RUST_LOG` diagnostics, silence by default;
+//! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
+//! - [`cli_sandbox`]: `sandbox` serving until SIGINT, talked to by curl over mTLS;
+//! - [`demo`]: `demo`, the whole AIS + PIS + CAF round trip;
+//! - [`hsm`]: PKCS#11 keys and certificates on a fresh SoftHSM2 token;
+//! - [`inspect`]: `inspect` reports, `--require-role`, bad input;
+//! - [`send`]: `send` and `token --callback` against the embedded sandbox.
+//!
+//! One binary (`cargo test --test integration`, or a module: `cargo test --test integration
+//! hsm::`), so one link and one process: the SoftHSM tests of [`ca`] and [`hsm`] share one token
+//! (`psd2_test_support::softhsm::hsm`, made once) and take the one `softhsm::serial()` lock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// cli_sandbox's spawn() hands the child to the test, which always waits for it (interrupt, or the
+// early-exit panic).
+#![allow(clippy::zombie_processes)]
+
+mod ca;
+mod cli_conventions;
+mod cli_httpsig;
+mod cli_sandbox;
+mod demo;
+mod hsm;
+mod inspect;
+mod send;
+mod util;
