@@ -4,7 +4,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use psd2_eidas::{FileKey, Identity, Secrets, SignatureScheme, Signer};
-use psd2_httpsig::{Profile, SignOptions, VerifyOptions, sign, verify};
+use psd2_httpsig::profile::Profile;
+use psd2_httpsig::{SignOptions, VerifyOptions, sign, verify};
 
 fn bench(c: &mut Criterion) {
     let msg = [0x5au8; 32];

@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // AIS.
     let pkce = Pkce::generate()?;
-    let state = psd2_client::pkce::random_token(16)?;
+    let state = psd2_client::random_token(16)?;
     let uris = client.consent_uris(Scope::Ais, &pkce).await?;
     let consent = uris.first().ok_or("no consent URI")?;
     let code = client.psu_authorize(&consent.consent_uri, &state).await?;

@@ -10,7 +10,8 @@
 #![allow(clippy::print_stdout, reason = "an example prints what it did")]
 
 use psd2_eidas::{Identity, KeyRef, Secrets};
-use psd2_httpsig::{Profile, SignOptions, sign};
+use psd2_httpsig::profile::Profile;
+use psd2_httpsig::{SignOptions, sign};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

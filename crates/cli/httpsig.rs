@@ -4,8 +4,9 @@ use std::io::Read as _;
 use std::process::ExitCode;
 
 use psd2_eidas::{Certificate, KeyRef, Signer};
+use psd2_httpsig::profile::{PisEncoding, Profile};
 use psd2_httpsig::rfc9421::Algorithm;
-use psd2_httpsig::{PisEncoding, Profile, SignOptions, VerifyOptions};
+use psd2_httpsig::{SignOptions, VerifyOptions};
 use time::{Duration, OffsetDateTime};
 
 use crate::common::{CliError, KeyArgs};
@@ -111,7 +112,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     if let Ok(secs) = s.trim().parse::<i64>() {
         return OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string());
     }
-    psd2_httpsig::date::parse(s).map_err(|e| e.to_string())
+    psd2_httpsig::parse_date(s).map_err(|e| e.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -336,7 +337,7 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
 /// Certificates from a file or, for a `pkcs11:` URI, from the token (PIN as for keys).
 fn load_certs(reference: &str) -> Result<Vec<Certificate>, CliError> {
     let secrets = crate::common::env_secrets();
-    Ok(psd2_eidas::load_certificates(&reference.parse()?, &secrets)?)
+    Ok(psd2_eidas::open_certificates(&reference.parse()?, &secrets)?)
 }
 
 /// Runs `verify`.

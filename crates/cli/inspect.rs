@@ -36,7 +36,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let cert_ref: KeyRef = args.cert.parse()?;
     let secrets = args.password.secrets()?;
-    let certs = psd2_eidas::load_certificates(&cert_ref, &secrets)?;
+    let certs = psd2_eidas::open_certificates(&cert_ref, &secrets)?;
     if let Some(key) = &args.key {
         let id = Identity::load(&key.parse()?, Some(&cert_ref), &secrets)?;
         if id.certificate() != &certs[0] {

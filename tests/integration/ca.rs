@@ -146,7 +146,7 @@ fn qwac_days_beyond_the_cabf_maximum_warn() {
     let (_, dates) = openssl::output(&["x509", "-in", &format!("{prefix}.pem"), "-noout", "-startdate", "-enddate"]);
     let c = psd2_eidas::load::load_certificates(Path::new(&format!("{prefix}.pem")), None).unwrap().remove(0);
     let days = (c.not_after() - c.not_before() + time::Duration::SECOND).whole_days();
-    assert_eq!(days, i64::from(psd2_ca::profile::cabf_max_days(c.not_before())), "{dates}");
+    assert_eq!(days, i64::from(psd2_ca::cabf_max_days(c.not_before())), "{dates}");
     assert!([199, 99, 46].contains(&days), "{dates}");
 }
 

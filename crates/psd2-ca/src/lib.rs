@@ -6,8 +6,10 @@
 //! makes the PKCS#10 requests a real QTSP expects.
 //!
 //! - [`CertificateAuthority`]: `init` a CA directory, `open` it, `issue`, `revoke`, `write_crls`;
-//! - [`profile`]: what each certificate contains, and the CA/Browser Forum validity schedule;
-//! - [`qc`]: the qcStatements encoder; [`subject`]: subject input and its validation;
+//! - what each certificate contains ([`CertKind`], the policy OIDs) and the CA/Browser Forum
+//!   validity schedule ([`cabf_max_days`]);
+//! - [`qc`]: the qcStatements encoder; [`Psd2Subject`] / [`EvSubject`]: subject input and its
+//!   validation;
 //! - [`csr`]: PKCS#10 requests; [`store`]: the directory layout and atomic, no-overwrite writes;
 //! - [`ServerCa`]: an in-memory TLS server CA for local test banks (the sandbox, test servers);
 //! - [`RcgenSigner`]: any [`psd2_eidas::Signer`] (file or token key) as an rcgen signing key.
@@ -22,16 +24,22 @@ pub mod csr;
 mod error;
 mod issue;
 mod key;
-pub mod profile;
+mod profile;
 pub mod qc;
 mod server;
 pub mod store;
-pub mod subject;
+mod subject;
+
+/// The `rcgen` crate whose key traits [`RcgenSigner`] and [`RcgenPublicKey`] implement.
+pub use rcgen;
 
 pub use authority::{CertificateAuthority, DEFAULT_BASE_URL, ExternalKey, InitOptions};
 pub use error::Error;
 pub use issue::{IssueRequest, Issued, SubjectKey, random_serial};
 pub use key::{KeyType, RcgenPublicKey, RcgenSigner};
-pub use profile::CertKind;
+pub use profile::{
+    CertKind, IssuerUrls, POLICY_CABF_EV, POLICY_PSD2_QCP_W, POLICY_QCP_L, POLICY_QCP_L_QSCD, POLICY_QEVCP_W,
+    cabf_max_days, default_days, key_identifier,
+};
 pub use server::{ServerCa, ServerCertificate};
-pub use subject::{EvSubject, Psd2Subject};
+pub use subject::{BUSINESS_CATEGORIES, EvSubject, Psd2Subject, ValidEv, ValidSubject, check_public_domain};

@@ -11,9 +11,9 @@
 //!   PSD2 (0.4.0.19495.2)    SEQUENCE { SEQUENCE OF SEQUENCE { OID, UTF8String }, UTF8String, UTF8String }
 //! ```
 
+use psd2_eidas::OID_PSD2_STATEMENT;
 use psd2_eidas::Role;
 use psd2_eidas::der::{self, tag};
-use psd2_eidas::psd2::OID_PSD2_STATEMENT;
 use psd2_eidas::qc::{
     OID_QC_COMPLIANCE, OID_QC_PDS, OID_QC_SSCD, OID_QC_TYPE, OID_QCS_SYNTAX_V2, OID_SEMANTICS_LEGAL, QcType,
 };
@@ -69,7 +69,7 @@ impl QcSpec {
         if self.nca_name.trim().is_empty() || self.nca_name.chars().count() > 256 {
             return Err(Error::input("NCA name", "must be 1 to 256 characters"));
         }
-        psd2_eidas::psd2::check_nca_id(&self.nca_id).map_err(|e| Error::input("NCA id", e))?;
+        psd2_eidas::check_nca_id(&self.nca_id).map_err(|e| Error::input("NCA id", e))?;
         Ok(())
     }
 

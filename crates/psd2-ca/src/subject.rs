@@ -205,7 +205,7 @@ impl Psd2Subject {
             ));
         }
         let nca_id = self.nca_id.trim().to_owned();
-        psd2_eidas::psd2::check_nca_id(&nca_id).map_err(|e| Error::input("NCA id", e))?;
+        psd2_eidas::check_nca_id(&nca_id).map_err(|e| Error::input("NCA id", e))?;
         if org_id.nca_id().as_deref() != Some(nca_id.as_str()) {
             return Err(Error::input(
                 "NCA id",

@@ -287,7 +287,7 @@ fn validity_defaults_and_cabf_warning() {
     let c = &issued.certificate;
     // The validity period counts both ends: notAfter − notBefore + 1 s.
     let period = c.not_after() - c.not_before() + time::Duration::SECOND;
-    assert_eq!(period, time::Duration::days(i64::from(psd2_ca::profile::cabf_max_days(c.not_before()))));
+    assert_eq!(period, time::Duration::days(i64::from(psd2_ca::cabf_max_days(c.not_before()))));
     assert!(period <= time::Duration::days(199), "issued after 2026-03-15: at most 199 days, inclusive");
     let mut long = qwac_request();
     long.days = Some(3650);

@@ -15,22 +15,22 @@ use reqwest::Method;
 use crate::Error;
 
 /// `Request-ID`: a fresh UUID v4 on every call (Belfius does not use `X-Request-ID`).
-pub const REQUEST_ID: &str = "Request-ID";
+pub(crate) const REQUEST_ID: &str = "Request-ID";
 /// `Response-ID`: the bank echoes the `Request-ID`.
-pub const RESPONSE_ID: &str = "Response-ID";
+pub(crate) const RESPONSE_ID: &str = "Response-ID";
 /// `Client-ID`: the client id from onboarding.
-pub const CLIENT_ID: &str = "Client-ID";
+pub(crate) const CLIENT_ID: &str = "Client-ID";
 /// `Redirect-URI`: the TPP callback URL (consent-uris, PIS initiation).
-pub const REDIRECT_URI: &str = "Redirect-URI";
+pub(crate) const REDIRECT_URI: &str = "Redirect-URI";
 /// `Code-Challenge-Method`: PKCE in a header (always `S256` here).
-pub const CODE_CHALLENGE_METHOD: &str = "Code-Challenge-Method";
+pub(crate) const CODE_CHALLENGE_METHOD: &str = "Code-Challenge-Method";
 /// `Code-Challenge`: PKCE in a header.
-pub const CODE_CHALLENGE: &str = "Code-Challenge";
+pub(crate) const CODE_CHALLENGE: &str = "Code-Challenge";
 /// `Signature`: the Belfius PIS seal (profile `belfius-pis`).
-pub const SIGNATURE: &str = "Signature";
+pub(crate) const SIGNATURE: &str = "Signature";
 
 /// The `Accept` value for a call version.
-pub fn accept(version: &str) -> String {
+pub(crate) fn accept(version: &str) -> String {
     format!("application/vnd.belfius.api+json; version={version}")
 }
 
@@ -167,7 +167,7 @@ impl BaseUrl {
     }
 
     /// The URL of a path (which starts with `/`).
-    pub fn join(&self, path: &str) -> Result<reqwest::Url, Error> {
+    pub fn join(&self, path: &str) -> Result<crate::Url, Error> {
         let mut url = self.origin.clone();
         url.set_path(&format!("{}{path}", self.prefix));
         Ok(url)

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::Error;
 
 /// The only method this client sends.
-pub const METHOD: &str = "S256";
+pub const PKCE_METHOD: &str = "S256";
 
 /// A PKCE verifier and its S256 challenge. `Debug` hides the verifier.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Pkce {
 
     /// `S256`.
     pub fn method(&self) -> &'static str {
-        METHOD
+        PKCE_METHOD
     }
 }
 

@@ -288,7 +288,7 @@ async fn headers_on_the_wire_over_mtls() {
     assert_eq!(consent.h("client-id"), Some(CLIENT_ID));
     assert_eq!(consent.h("redirect-uri"), Some(REDIRECT));
     assert_eq!(consent.h("code-challenge-method"), Some("S256"));
-    assert_eq!(consent.h("code-challenge"), Some(psd2_client::pkce::s256_challenge(pkce.verifier()).as_str()));
+    assert_eq!(consent.h("code-challenge"), Some(psd2_client::s256_challenge(pkce.verifier()).as_str()));
     assert!(consent.h("authorization").is_none());
 
     let sca = by("GET", "/sca/authorize");

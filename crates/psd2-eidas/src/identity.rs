@@ -62,7 +62,7 @@ pub fn open_signer(key: &KeyRef, secrets: &Secrets) -> Result<Arc<dyn Signer>, E
 
 /// Reads the certificates a reference names: every certificate of a PEM/DER/PKCS#12 file, or
 /// the certificate objects on a PKCS#11 token with the URI's label/id.
-pub fn load_certificates(cert: &KeyRef, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+pub fn open_certificates(cert: &KeyRef, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
     match cert {
         KeyRef::File(p) => with_password(p, secrets, |pw| load::load_certificates(p, pw)),
         KeyRef::Pkcs11(uri) => pkcs11_certificates(uri, secrets),
@@ -139,7 +139,7 @@ impl Identity {
     pub fn load(key: &KeyRef, cert: Option<&KeyRef>, secrets: &Secrets) -> Result<Self, Error> {
         let (signer, mut certs) = open(key, secrets)?;
         if let Some(c) = cert {
-            certs = load_certificates(c, secrets)?;
+            certs = open_certificates(c, secrets)?;
         }
         let cert_path: Option<&Path> = match cert {
             Some(KeyRef::File(p)) => Some(p),

@@ -10,11 +10,12 @@
 //! - [`cavage`]: signing strings and the `Signature` / `Authorization: Signature` parameters;
 //! - [`rfc9421`]: signature bases, `Signature-Input` / `Signature`;
 //! - [`keyid`]: Berlin Group `SN=…,CA=…` keyIds with selectable normalisation;
-//! - [`profile`]: the declarative [`Profile`] descriptions;
+//! - [`profile`]: the declarative [`Profile`](profile::Profile) descriptions;
 //! - [`sign()`] / [`verify()`]: seal a request under a profile, or check one like a bank would.
 //!
 //! ```
-//! use psd2_httpsig::{Profile, SignOptions, VerifyOptions, sign, verify};
+//! use psd2_httpsig::profile::Profile;
+//! use psd2_httpsig::{SignOptions, VerifyOptions, sign, verify};
 //!
 //! // The QSealC key and certificate (in tests: made with openssl in a temporary directory).
 //! # let dir = tempfile::tempdir()?;
@@ -42,20 +43,23 @@
 #![forbid(unsafe_code)]
 
 pub mod cavage;
-pub mod date;
+mod date;
 pub mod digest;
 mod error;
 pub mod keyid;
 mod message;
-pub mod pis;
+mod pis;
 pub mod profile;
 pub mod rfc9421;
 mod sign;
 mod verify;
 
+/// The `http` crate whose `Request` / `Response` the signing and verifying functions take.
+pub use http;
+
+pub use date::{format as format_date, parse as parse_date};
 pub use error::{Error, Result};
 pub use message::{Message, request_target};
-pub use profile::{PisEncoding, Profile};
 pub use sign::{SignOptions, Signed, certificate_header_value, key_id_for, sign};
 pub use verify::{
     DEFAULT_SKEW, Verified, VerifyOptions, check_issued_by, decode_certificate_header, rebuilt_signing_string, verify,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result, malformed};
 use crate::profile::PisEncoding;
 
 /// The protected header.
-pub const HEADER_JSON: &str = r#"{"typ":"JWT","alg":"RS256"}"#;
+pub(crate) const HEADER_JSON: &str = r#"{"typ":"JWT","alg":"RS256"}"#;
 
 fn enc(e: PisEncoding, data: &[u8]) -> String {
     match e {
@@ -32,12 +32,12 @@ fn dec(part: &str, what: &str) -> Result<Vec<u8>> {
 }
 
 /// The signing input `B64(header).B64(body)`.
-pub fn signing_input(body: &[u8], encoding: PisEncoding) -> String {
+pub(crate) fn signing_input(body: &[u8], encoding: PisEncoding) -> String {
     format!("{}.{}", enc(encoding, HEADER_JSON.as_bytes()), enc(encoding, body))
 }
 
 /// Signs: returns `(header value, signing input)`. The key must be RSA (RS256).
-pub fn sign(key: &dyn Signer, body: &[u8], encoding: PisEncoding) -> Result<(String, String)> {
+pub(crate) fn sign(key: &dyn Signer, body: &[u8], encoding: PisEncoding) -> Result<(String, String)> {
     if !matches!(key.public_key().kind(), KeyKind::Rsa { .. }) {
         return Err(Error::AlgorithmMismatch {
             header: "Signature".into(),
@@ -51,7 +51,7 @@ pub fn sign(key: &dyn Signer, body: &[u8], encoding: PisEncoding) -> Result<(Str
 }
 
 /// Verifies a header value against the body with the given key; returns the signing input.
-pub fn verify(value: &str, body: &[u8], key: &PublicKey, key_name: &str) -> Result<String> {
+pub(crate) fn verify(value: &str, body: &[u8], key: &PublicKey, key_name: &str) -> Result<String> {
     let parts: Vec<&str> = value.trim().split('.').collect();
     let [h, p, s] = parts.as_slice() else {
         return Err(malformed("Signature", format!("expected 3 dot-separated parts, found {}", parts.len())));

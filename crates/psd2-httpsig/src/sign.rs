@@ -1,4 +1,4 @@
-//! Sealing a request under a [`Profile`]: add what is missing, keep what is given, sign.
+//! Sealing a request under a [`Profile`](crate::profile::Profile): add what is missing, keep what is given, sign.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

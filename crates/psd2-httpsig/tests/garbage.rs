@@ -149,8 +149,14 @@ fn parsers_never_panic() {
         let _ = digest::verify_rfc3230(&input, b"x");
         let _ = digest::verify_content_digest(&input, b"x");
         let _ = psd2_httpsig::decode_certificate_header(&input);
-        let _ = psd2_httpsig::pis::verify(&input, b"x", cert.public_key(), "c");
-        let _ = psd2_httpsig::date::parse(&input);
+        // The Belfius PIS JWS-like Signature, through the profile's verifier.
+        if let Ok(v) = http::HeaderValue::from_str(&input) {
+            let mut pis = http::Request::post("https://b.example/payments").body(b"x".to_vec()).unwrap();
+            pis.headers_mut().insert("Signature", v);
+            let o = VerifyOptions { certificate: Some(cert.clone()), ..Default::default() };
+            let _ = psd2_httpsig::verify(&profile::BELFIUS_PIS, &pis, &o);
+        }
+        let _ = psd2_httpsig::parse_date(&input);
         let _ = profile::Profile::by_name(&input);
     }
     let _ = PisEncoding::Url;

@@ -10,8 +10,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use psd2_eidas::{Certificate, FileKey};
 use psd2_httpsig::keyid::{DnStyle, HexCase, KeyIdStyle, SerialForm};
+use psd2_httpsig::profile::Profile;
 use psd2_httpsig::profile::{self, PisEncoding};
-use psd2_httpsig::{Error, Profile, SignOptions, Signed, VerifyOptions, sign, verify};
+use psd2_httpsig::{Error, SignOptions, Signed, VerifyOptions, sign, verify};
 use time::{Duration, OffsetDateTime};
 
 fn openssl(args: &[&str]) -> std::process::Output {
@@ -288,7 +289,7 @@ fn given_headers_are_kept_verbatim() {
     let mut req = request(BODY);
     // The certificate is made now, so the given Date is a minute ago (no fixed calendar date).
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let date = psd2_httpsig::date::format(profile::DateForm::ImfFixdate, now - Duration::minutes(1)).unwrap();
+    let date = psd2_httpsig::format_date(profile::DateForm::ImfFixdate, now - Duration::minutes(1)).unwrap();
     for (n, v) in [("Date", date.as_str()), ("X-Request-ID", "99391c7e-ad88-49ec-a2ad-99ddcb1f7721")] {
         req.headers_mut().insert(n, v.parse().unwrap());
     }

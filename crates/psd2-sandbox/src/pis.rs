@@ -4,7 +4,8 @@
 use http::header::LOCATION;
 use http::{HeaderValue, Response, StatusCode};
 use psd2_eidas::Role;
-use psd2_httpsig::{Profile, VerifyOptions};
+use psd2_httpsig::VerifyOptions;
+use psd2_httpsig::profile::Profile;
 
 use super::config::{RegisteredClient, format_cents, parse_cents};
 use super::error::ApiError;

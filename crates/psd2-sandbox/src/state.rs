@@ -114,12 +114,12 @@ impl Shared {
 /// 32 random bytes, base64url without padding: tokens, codes, tickets, ids (the client's
 /// generator, so both sides make their random values one way).
 pub(crate) fn random_token() -> Result<String, String> {
-    psd2_client::pkce::random_token(32).map_err(|e| e.to_string())
+    psd2_client::random_token(32).map_err(|e| e.to_string())
 }
 
 /// RFC 7636 S256 of a verifier.
 pub(crate) fn s256(verifier: &str) -> String {
-    psd2_client::pkce::s256_challenge(verifier)
+    psd2_client::s256_challenge(verifier)
 }
 
 /// RFC 7636 §4.1: 43–128 characters from `[A-Za-z0-9-._~]` (the client's own check).

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
 use psd2_eidas::{Certificate, Identity, Role, Secrets};
-use psd2_httpsig::PisEncoding;
+use psd2_httpsig::profile::PisEncoding;
 use psd2_sandbox::{
     Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, Sandbox, SandboxConfig, SandboxHandle, ServerIdentity,
 };
@@ -261,7 +261,10 @@ fn payment_body(amount: &str) -> Vec<u8> {
 
 fn seal(body: &[u8], key: &str) -> String {
     let key = psd2_eidas::load::load_key(&certs().join(key), None).unwrap();
-    psd2_httpsig::pis::sign(&key, body, PisEncoding::Standard).unwrap().0
+    let mut req = http::Request::post("https://sandbox.invalid/payments").body(body.to_vec()).unwrap();
+    let o = psd2_httpsig::SignOptions { pis_encoding: PisEncoding::Standard, ..Default::default() };
+    psd2_httpsig::sign(&psd2_httpsig::profile::BELFIUS_PIS, &mut req, &key, None, &o).unwrap();
+    req.headers()["Signature"].to_str().unwrap().to_owned()
 }
 
 fn initiate(
