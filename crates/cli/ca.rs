@@ -11,6 +11,7 @@ use psd2_ca::{
 use psd2_eidas::{Role, load};
 
 use crate::common::CliError;
+use crate::output::{errln, outln};
 
 /// `ca` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -194,11 +195,11 @@ fn init(a: InitArgs) -> Result<ExitCode, CliError> {
         )),
         other => err(other),
     })?;
-    println!(
+    outln!(
         "test CA created in {} (trust anchor {})",
         a.dir.display(),
         ca.layout().cert(psd2_ca::store::ROOT).display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,11 +246,11 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
         (_, other) => err(other),
     })?;
     for w in &issued.warnings {
-        eprintln!("psd2-sign: warning: {w}");
+        errln!("psd2-sign: warning: {w}");
     }
     let written = issued.write(&a.out).map_err(err)?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    println!(
+    outln!(
         "issued {} serial {} for {}: {}",
         match kind {
             CertKind::Qwac => "QWAC",
@@ -258,7 +259,7 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
         issued.certificate.serial_hex(),
         issued.certificate.subject(),
         names.join(", ")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -268,9 +269,9 @@ fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
     let r = ca.revoke(&cert).map_err(err)?;
     let crl = r.crl_files.first().map(|p| p.display().to_string()).unwrap_or_default();
     if r.newly_revoked {
-        println!("revoked serial {} (issued by {}); CRL written to {crl}", r.serial_hex, r.ca);
+        outln!("revoked serial {} (issued by {}); CRL written to {crl}", r.serial_hex, r.ca)?;
     } else {
-        println!("serial {} was already revoked (issued by {}); CRL rewritten to {crl}", r.serial_hex, r.ca);
+        outln!("serial {} was already revoked (issued by {}); CRL rewritten to {crl}", r.serial_hex, r.ca)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -278,7 +279,7 @@ fn revoke(a: RevokeArgs) -> Result<ExitCode, CliError> {
 fn crl(a: CrlArgs) -> Result<ExitCode, CliError> {
     let ca = open_ca(&a.dir)?;
     for p in ca.write_crls().map_err(err)? {
-        println!("{}", p.display());
+        outln!("{}", p.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 
 use crate::common::CliError;
+use crate::output::out;
 
 /// `completions bash|zsh|fish`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +42,6 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, CliError> {
     let mut cmd = crate::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "psd2-sign", &mut script);
-    print!("{}", String::from_utf8_lossy(&script));
+    out!("{}", String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use psd2_ca::store::{OutFile, write_files};
 use psd2_eidas::{KeyRef, Signer};
 
 use crate::common::{CliError, PasswordArgs};
+use crate::output::outln;
 
 /// Arguments of `csr`.
 #[derive(Debug, clap::Args)]
@@ -56,6 +57,6 @@ pub(crate) fn run(a: Args) -> Result<ExitCode, CliError> {
     };
     let pem = psd2_ca::csr::create(&req, signer).map_err(err)?;
     write_files(&[OutFile::public(&a.out, pem.into_bytes())], false).map_err(err)?;
-    println!("{}", a.out.display());
+    outln!("{}", a.out.display())?;
     Ok(ExitCode::SUCCESS)
 }

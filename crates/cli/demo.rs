@@ -14,6 +14,7 @@ use psd2_eidas::{Identity, Secret, Signer};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
+use crate::output::outln;
 
 /// Arguments of `demo` (none needed).
 #[derive(Debug, clap::Args)]
@@ -41,15 +42,15 @@ fn fail(what: &str) -> impl Fn(psd2_client::Error) -> CliError + '_ {
     move |e| CliError::check(format!("demo: {what}: {e}"))
 }
 
-fn step(area: &str, text: impl std::fmt::Display) {
-    println!("  {area:<4} {text}");
+fn step(area: &str, text: impl std::fmt::Display) -> Result<(), CliError> {
+    outln!("  {area:<4} {text}")
 }
 
 /// Runs `demo`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let dir = TempDir(std::env::temp_dir().join(format!("psd2-sign-demo-{}", random_hex()?)), args.keep);
 
-    println!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank");
+    outln!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank")?;
     let (qwac, qseal, anchor) = test_pki(&dir.0)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -58,9 +59,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(round_trip(qwac, qseal, anchor))?;
     if args.keep {
-        println!("test PKI kept in {}", dir.0.display());
+        outln!("test PKI kept in {}", dir.0.display())?;
     }
-    println!("demo complete: every call succeeded");
+    outln!("demo complete: every call succeeded")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,7 +93,7 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
                 c.public_key().kind(),
                 c.serial_hex()
             ),
-        );
+        )?;
         identities.push(id);
     }
     let qseal = identities.pop().ok_or_else(|| CliError::input("demo: no QSealC"))?;
@@ -109,7 +110,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
         .await
         .map_err(|e| CliError::input(format!("demo: cannot start the sandbox: {e}")))?;
     let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
-    step("BANK", format!("sandbox listening on {url} (mTLS required, server CA trusted by name only)"));
+    step("BANK", format!("sandbox listening on {url} (mTLS required, server CA trusted by name only)"))?;
     let server_ca = sandbox.server_ca().cloned().ok_or_else(|| CliError::input("demo: sandbox has no server CA"))?;
     let options = ClientOptions::new(Bank::Belfius, Environment::Custom(url), CLIENT_ID, REDIRECT)
         .with_client_secret(secret)
@@ -121,7 +122,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
     let pkce = Pkce::generate().map_err(fail("PKCE"))?;
     let uris = client.consent_uris(Scope::Ais, &pkce).await.map_err(fail("AIS consent-uris"))?;
     let uri = uris.first().ok_or_else(|| CliError::check("demo: no consent URI"))?;
-    step("AIS", format!("consent URI ({}) with PKCE S256", uri.language));
+    step("AIS", format!("consent URI ({}) with PKCE S256", uri.language))?;
     let code = client.psu_authorize(&uri.consent_uri, "demo-ais").await.map_err(fail("AIS SCA"))?;
     let token = client.token_from_code(&code, pkce.verifier()).await.map_err(fail("AIS token"))?;
     step(
@@ -131,7 +132,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
             token.scope.as_deref().unwrap_or("?"),
             token.expires_in.as_deref().unwrap_or("?")
         ),
-    );
+    )?;
     let list = client.accounts(&token.access_token).await.map_err(fail("accounts"))?;
     for a in &list.accounts {
         let details = client.account(&token.access_token, &a.logical_id).await.map_err(fail("account"))?;
@@ -148,12 +149,12 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
                 details.currency.as_deref().unwrap_or(""),
                 page.embedded.transactions.len()
             ),
-        );
+        )?;
     }
     let refreshed =
         client.refresh(token.refresh_token.as_deref().unwrap_or_default()).await.map_err(fail("refresh"))?;
     client.accounts(&refreshed.access_token).await.map_err(fail("accounts after refresh"))?;
-    step("AIS", "token refreshed; the new pair works");
+    step("AIS", "token refreshed; the new pair works")?;
 
     // PIS: a payment sealed with the QSealC, the PSU's SCA, the PIS token, the status.
     let payment = PaymentRequest::new("BE71096123456769", "Demo Shop", Amount::new("12.34", "EUR"));
@@ -170,7 +171,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
             init.payment_id,
             init.payment_status.as_deref().unwrap_or("?")
         ),
-    );
+    )?;
     let sca = init.sca_uri.as_deref().ok_or_else(|| CliError::check("demo: no SCA URL in Location"))?;
     let code = client.psu_authorize(sca, "demo-pis").await.map_err(fail("PIS SCA"))?;
     let pis = client.token_from_code(&code, pkce.verifier()).await.map_err(fail("PIS token"))?;
@@ -178,7 +179,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
         .payment_status(PaymentProduct::SepaCreditTransfers, &init.payment_id, Some(&pis.access_token))
         .await
         .map_err(fail("payment status"))?;
-    step("PIS", format!("PSU signed; status {}", status.payment_status));
+    step("PIS", format!("PSU signed; status {}", status.payment_status))?;
     if status.payment_status != "ACSC" {
         return Err(CliError::check(format!("demo: payment status {} (expected ACSC)", status.payment_status)));
     }
@@ -194,7 +195,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
             .funds_confirmation(&caf.access_token, &FundsRequest::new(iban, Amount::new(amount, "EUR")))
             .await
             .map_err(fail("funds confirmation"))?;
-        step("CAF", format!("{amount} EUR on {iban}: funds available {}", answer.funds_available));
+        step("CAF", format!("{amount} EUR on {iban}: funds available {}", answer.funds_available))?;
         if answer.funds_available != expected {
             return Err(CliError::check(format!("demo: funds check on {iban} answered {}", answer.funds_available)));
         }

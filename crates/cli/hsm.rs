@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use psd2_eidas::{load, pkcs11};
 
 use crate::common::CliError;
+use crate::output::{errln, outln};
 
 /// `hsm` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -53,13 +54,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             })?;
             let tokens = pkcs11::list_tokens(&module)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| CliError::input(e.to_string()))?);
+                outln!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| CliError::input(e.to_string()))?)?;
             } else {
                 for t in tokens {
-                    println!(
+                    outln!(
                         "token={}  manufacturer={}  model={}  serial={}",
-                        t.label, t.manufacturer, t.model, t.serial
-                    );
+                        t.label,
+                        t.manufacturer,
+                        t.model,
+                        t.serial
+                    )?;
                 }
             }
         }
@@ -67,10 +71,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             let uri = with_module(format!("pkcs11:token={label}"), &module);
             let objects = pkcs11::list_objects(&uri, &secrets)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&objects).map_err(|e| CliError::input(e.to_string()))?);
+                outln!("{}", serde_json::to_string_pretty(&objects).map_err(|e| CliError::input(e.to_string()))?)?;
             } else {
                 for o in objects {
-                    println!("{:<8} {:<20} id={:<8} {:<30} {}", o.class, o.label, o.id, o.detail, o.uri);
+                    outln!("{:<8} {:<20} id={:<8} {:<30} {}", o.class, o.label, o.id, o.detail, o.uri)?;
                 }
             }
         }
@@ -78,7 +82,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             let certs = load::load_certificates(&cert, None)?;
             let secrets = crate::common::env_secrets();
             pkcs11::import_certificate(&uri, &certs[0], &secrets)?;
-            eprintln!("stored {} on {}", certs[0].subject(), psd2_eidas::redact_pin(&uri));
+            errln!("stored {} on {}", certs[0].subject(), psd2_eidas::redact_pin(&uri));
         }
     }
     Ok(ExitCode::SUCCESS)

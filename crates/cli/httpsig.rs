@@ -10,6 +10,7 @@ use psd2_httpsig::{SignOptions, VerifyOptions};
 use time::{Duration, OffsetDateTime};
 
 use crate::common::{CliError, KeyArgs};
+use crate::output::{err, errln, outln};
 
 /// Output format of `sign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -243,7 +244,7 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
     let signed = psd2_httpsig::sign(profile, &mut built.req, key.as_ref(), cert.as_ref(), &opts)
         .map_err(|e| CliError::input(e.to_string()))?;
     for w in &signed.warnings {
-        eprintln!("psd2-sign: warning: {w}");
+        errln!("psd2-sign: warning: {w}");
     }
     let mut headers: Vec<(String, String)> = built.given.clone();
     for (n, v) in &signed.added {
@@ -299,11 +300,11 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
                 ));
             }
             out.push_str("\n}");
-            println!("{out}");
+            outln!("{out}")?;
         }
         Format::Headers => {
             for (n, v) in &headers {
-                println!("{n}: {v}");
+                outln!("{n}: {v}")?;
             }
         }
         Format::Curl => {
@@ -323,13 +324,13 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
                     }
                 },
             }
-            println!("{cmd}");
+            outln!("{cmd}")?;
         }
     }
     if args.explain && args.format != Format::Json {
         let mut out = String::new();
         explain(&mut out);
-        eprint!("{out}");
+        err!("{out}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -369,11 +370,11 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     };
     if args.explain {
         match psd2_httpsig::rebuilt_signing_string(profile, &built.req) {
-            Ok(s) => eprint!(
+            Ok(s) => err!(
                 "signing string rebuilt by the verifier ({} bytes, between the lines):\n-----\n{s}\n-----\n",
                 s.len()
             ),
-            Err(e) => eprintln!("psd2-sign: cannot rebuild the signing string: {e}"),
+            Err(e) => errln!("psd2-sign: cannot rebuild the signing string: {e}"),
         }
     }
     let v = psd2_httpsig::verify(profile, &built.req, &opts)
@@ -383,12 +384,12 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         (profile.key_id, v.key_id.as_deref(), args.key_id.as_deref())
         && let Err(expected) = psd2_httpsig::keyid::exact_string_verdict(k, cert)
     {
-        eprintln!(
+        errln!(
             "psd2-sign: note: keyId accepted after normalisation, but an exact-string verifier \
              (adorsys xs2a) would refuse it; it expects {expected}"
         );
     }
-    println!(
+    outln!(
         "OK: {} signature ({}) by {} (serial {}); covered: {}{}",
         profile.name,
         v.algorithm,
@@ -396,6 +397,6 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         cert.serial_hex(),
         if v.covered.is_empty() { "the body".to_owned() } else { v.covered.join(" ") },
         v.digest_header.map(|d| format!("; {d} matches the body")).unwrap_or_default()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use psd2_eidas::inspect::{Kind, Report};
 use psd2_eidas::{Identity, KeyRef, Role};
 
 use crate::common::{CliError, PasswordArgs};
+use crate::output::{out, outln};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -51,9 +52,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let report = Report::new(&certs[0], time::OffsetDateTime::now_utc())?;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| CliError::input(e.to_string()))?;
-        println!("{json}");
+        outln!("{json}")?;
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report))?;
     }
     let missing: Vec<Role> = args.require_role.iter().copied().filter(|r| !report.has_role(*r)).collect();
     if !missing.is_empty() {

@@ -23,6 +23,7 @@ mod demo;
 mod hsm;
 mod httpsig;
 mod inspect;
+mod output;
 mod sandbox;
 mod send;
 
@@ -65,13 +66,16 @@ enum Command {
 
 fn main() -> ExitCode {
     quiet_broken_pipe();
-    match try_main() {
+    let code = match try_main() {
         Ok(code) => code,
+        Err(e) if e.message.is_empty() => ExitCode::from(e.code),
         Err(e) => {
-            eprintln!("psd2-sign: {e}");
+            output::errln!("psd2-sign: {e}");
             ExitCode::from(e.code)
         }
-    }
+    };
+    // A warning or error that could not be written still makes the run fail.
+    if output::stderr_lost() && code == ExitCode::SUCCESS { ExitCode::from(2) } else { code }
 }
 
 fn try_main() -> Result<ExitCode, common::CliError> {

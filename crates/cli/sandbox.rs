@@ -8,6 +8,7 @@ use psd2_eidas::{Certificate, Secret};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::CliError;
+use crate::output::outln;
 
 /// Arguments of `psd2-sign sandbox`.
 #[derive(Debug, clap::Args)]
@@ -108,25 +109,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         let sandbox =
             Sandbox::start(config, args.listen).await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
         let addr = sandbox.local_addr();
-        println!("sandbox bank listening on https://{addr}");
+        outln!("sandbox bank listening on https://{addr}")?;
         if let Some(ca) = sandbox.server_ca() {
             let path = args.server_ca_out.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("psd2-sign-sandbox-{}-server-ca.pem", addr.port()))
             });
             std::fs::write(&path, ca.to_pem())
                 .map_err(|e| CliError::input(format!("writing the server CA to {}: {e}", path.display())))?;
-            println!("server CA (trust it explicitly, e.g. --ca): {}", path.display());
+            outln!("server CA (trust it explicitly, e.g. --ca): {}", path.display())?;
         }
         for a in &anchors {
-            println!("TPP trust anchor: {a}");
+            outln!("TPP trust anchor: {a}")?;
         }
         for c in &clients {
-            println!("client: {c}");
+            outln!("client: {c}")?;
         }
-        println!("Ctrl-C to stop");
+        outln!("Ctrl-C to stop")?;
         tokio::signal::ctrl_c().await.map_err(|e| CliError::input(format!("waiting for Ctrl-C: {e}")))?;
         sandbox.shutdown().await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
-        println!("sandbox stopped");
+        outln!("sandbox stopped")?;
         Ok(ExitCode::SUCCESS)
     })
 }

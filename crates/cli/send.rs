@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{CliError, PasswordArgs};
+use crate::output::outln;
 
 /// Environment variable holding the client secret.
 const CLIENT_SECRET_ENV: &str = "PSD2_SIGN_CLIENT_SECRET";
@@ -205,7 +206,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
     let out = runtime.block_on(run_async(args))?;
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::input(e.to_string()))?);
+    outln!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::input(e.to_string()))?)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -116,3 +116,59 @@ fn debug_log_of_sign_holds_no_key_and_no_body() {
         }
     }
 }
+
+/// Output that cannot be written is one line and a non-zero exit, never a panic (exit 101) or a
+/// silent success, for every kind of command that prints.
+#[test]
+fn unwritable_output_is_an_error_not_a_panic() {
+    let cert = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.pem");
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/test-certs/rsa/qseal.key");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["inspect", cert],
+        vec!["inspect", cert, "--json"],
+        vec![
+            "sign",
+            "--profile",
+            "berlin-group",
+            "--key",
+            key,
+            "--cert",
+            cert,
+            "--method",
+            "GET",
+            "--url",
+            "https://b.example/x",
+        ],
+        vec!["completions", "bash"],
+    ];
+    for args in &cases {
+        // A full disk.
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let o = bin().args(args).stdout(full).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.starts_with("psd2-sign: cannot write to standard output: ") && e.lines().count() == 1,
+            "{args:?}: {e}"
+        );
+        // A closed pipe (the reader went away, as with `| head`): the usual quiet 141.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin().args(args).stdout(writer).output().unwrap();
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+        // A closed descriptor (`>&-`): the output would be lost, so the run fails.
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" >&-")
+            .arg(env!("CARGO_BIN_EXE_psd2-sign"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot write to standard output: it is closed"), "{args:?}: {}", stderr(&o));
+        // `> /dev/null` is a choice, not an error.
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+        assert_eq!(bin().args(args).stdout(null).status().unwrap().code(), Some(0), "{args:?}");
+    }
+}
