@@ -95,7 +95,9 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "CERT")]
     cert: Option<String>,
     /// Trusted CA certificate(s) (repeatable; a file may hold several): the signing certificate
-    /// must chain to one of them (through the rest of a --cert chain file if needed), all valid now.
+    /// must chain to one of them (through the rest of a --cert chain file if needed): path
+    /// validation (basicConstraints, pathLen, names, signatures) with every certificate,
+    /// the anchor included, valid now. Without --ca the chain is not checked (and the output says so).
     #[arg(long, value_name = "CA")]
     ca: Vec<String>,
     /// Expect exactly this keyId (instead of checking it against the certificate).
@@ -398,5 +400,9 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         if v.covered.is_empty() { "the body".to_owned() } else { v.covered.join(" ") },
         v.digest_header.map(|d| format!("; {d} matches the body")).unwrap_or_default()
     )?;
+    match &v.anchor {
+        Some(a) => outln!("chain: validated to {} (serial {})", a.subject().to_display(), a.serial_hex())?,
+        None => outln!("chain: not checked (no --ca given)")?,
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -355,6 +355,10 @@ fn committed_test_pki_chain_and_pkcs12() {
     // Root as trust anchor, issuing CA from the chain file.
     let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &chain, "--ca", &rsa_root]);
     assert!(o.status.success(), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().any(|l| l.starts_with("chain: validated to ") && l.contains("Root")), "{out}");
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--cert", &chain]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("chain: not checked (no --ca given)"), "{}", err(&o));
     // Issuing CA itself as trust anchor, certificate from the header.
     let issuing = format!("{root}/rsa/qseal-ca.pem");
     let o = verify_with(&d, "berlin-group", &v, "body.json", &["--ca", &issuing]);

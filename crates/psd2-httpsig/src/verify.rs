@@ -8,8 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use psd2_eidas::der::{Tlv, tag};
-use psd2_eidas::{Certificate, Curve, SignatureScheme, ecdsa_der_to_raw};
+use psd2_eidas::Certificate;
 use time::{Duration, OffsetDateTime};
 
 use crate::cavage::{self, SignatureParams};
@@ -69,6 +68,9 @@ pub struct Verified {
     pub key_id: Option<String>,
     /// The certificate that verified the signature.
     pub certificate: Certificate,
+    /// The trust anchor its chain was validated to ([`check_issued_by`]); `None` when no CA was
+    /// given, so the chain was not checked.
+    pub anchor: Option<Certificate>,
     /// The algorithm used.
     pub algorithm: String,
     /// The digest header checked, if any.
@@ -141,81 +143,123 @@ fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOption
     }
 }
 
-/// Checks that `cert` chains up to one of `anchors` (trusted CA certificates: roots or issuing
-/// CAs), through `intermediates` (untrusted, e.g. the rest of a chain file) when needed, with
-/// every certificate on the path valid at `now`. Signatures on the path are checked; name and
-/// policy constraints, key usages and revocation are not (a test-and-debug verifier, not a full
-/// RFC 5280 path validation).
+/// Accepts any extended key usage: whether the signer may seal is an eIDAS question (QcType,
+/// PSD2 roles), not a TLS one.
+struct AnyEku;
+
+impl webpki::ExtendedKeyUsageValidator for AnyEku {
+    fn validate(&self, _: webpki::KeyPurposeIdIter<'_, '_>) -> std::result::Result<(), webpki::Error> {
+        Ok(())
+    }
+}
+
+/// Validates the path from `cert` to one of `anchors` (trusted CA certificates: roots or
+/// issuing CAs) through `intermediates` (untrusted, e.g. the rest of a chain file), with
+/// rustls-webpki: signatures, names, basicConstraints (CA:TRUE for every issuer, the signer not
+/// a CA), pathLenConstraint, name constraints and the validity of every certificate at `now`;
+/// then, beyond webpki, the validity of the anchor itself and keyCertSign on every issuer that
+/// has a keyUsage. Revocation is not consulted. Returns the anchor the path ends at.
 pub fn check_issued_by(
     cert: &Certificate,
     intermediates: &[Certificate],
     anchors: &[Certificate],
     now: OffsetDateTime,
-) -> Result<()> {
+) -> Result<Certificate> {
+    use rustls_pki_types::{CertificateDer, UnixTime};
     let bad = |why: String| Error::BadCertificate { header: "certificate".into(), why };
-    let mut current = cert.clone();
-    for _ in 0..8 {
-        if !current.is_valid_at(now) {
-            return Err(bad(format!(
-                "{} is not valid at {now} (valid {} to {})",
-                describe(&current),
-                current.not_before(),
-                current.not_after()
-            )));
+    if cert.parsed().is_ok_and(|x| x.is_ca()) {
+        return Err(bad(format!(
+            "{} is a CA certificate: a seal is made with an end-entity certificate",
+            describe(cert)
+        )));
+    }
+    let ee_der = CertificateDer::from(cert.der());
+    let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| bad(path_error(&e, cert, intermediates, now)))?;
+    let anchor_ders: Vec<CertificateDer<'_>> = anchors.iter().map(|a| CertificateDer::from(a.der())).collect();
+    let mut trust = Vec::new();
+    for (d, a) in anchor_ders.iter().zip(anchors) {
+        trust.push(
+            webpki::anchor_from_trusted_cert(d)
+                .map_err(|e| bad(format!("the CA {} cannot be used as a trust anchor: {e}", describe(a))))?,
+        );
+    }
+    let inter: Vec<CertificateDer<'_>> = intermediates.iter().map(|c| CertificateDer::from(c.der())).collect();
+    let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+    let path = ee
+        .verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &trust, &inter, time, AnyEku, None, None)
+        .map_err(|e| bad(path_error(&e, cert, intermediates, now)))?;
+    let ta = path.anchor();
+    let anchor = anchors
+        .iter()
+        .zip(&trust)
+        .find(|(_, t)| t.subject == ta.subject && t.subject_public_key_info == ta.subject_public_key_info)
+        .map(|(a, _)| a.clone())
+        .ok_or_else(|| bad("the path ends at an anchor that was not given".into()))?;
+    if !anchor.is_valid_at(now) {
+        return Err(bad(format!(
+            "the CA {} is not valid at {now} (valid {} to {})",
+            describe(&anchor),
+            anchor.not_before(),
+            anchor.not_after()
+        )));
+    }
+    let issuers = path
+        .intermediate_certificates()
+        .filter_map(|c| Certificate::from_der(&c.der()).ok())
+        .chain(std::iter::once(anchor.clone()));
+    for issuer in issuers {
+        let may_sign =
+            issuer.parsed().ok().and_then(|x| x.key_usage().ok().flatten().map(|ku| ku.value.key_cert_sign()));
+        if may_sign == Some(false) {
+            return Err(bad(format!("the CA {} has a keyUsage without keyCertSign", describe(&issuer))));
         }
-        if anchors.iter().any(|a| signed_by(&current, a)) {
-            return Ok(());
+    }
+    Ok(anchor)
+}
+
+/// The chain check of [`verify`]: against `opts.ca` when given.
+fn check_chain(cert: &Certificate, opts: &VerifyOptions) -> Result<Option<Certificate>> {
+    if opts.ca.is_empty() {
+        return Ok(None);
+    }
+    check_issued_by(cert, &opts.intermediates, &opts.ca, opts.now).map(Some)
+}
+
+/// One sentence for a webpki path error, naming the certificate where it can.
+fn path_error(e: &webpki::Error, cert: &Certificate, intermediates: &[Certificate], now: OffsetDateTime) -> String {
+    use webpki::Error as W;
+    match e {
+        W::UnknownIssuer => {
+            format!("{} (issuer {}) was not issued by any given CA", describe(cert), cert.issuer().to_display())
         }
-        match intermediates.iter().find(|i| i.der() != current.der() && signed_by(&current, i)) {
-            Some(next) => current = next.clone(),
-            None => {
-                return Err(bad(format!(
-                    "{} (issuer {}) was not issued by any given CA",
-                    describe(&current),
-                    current.issuer().to_display()
-                )));
+        W::CertExpired { .. } | W::CertNotValidYet { .. } => {
+            match std::iter::once(cert).chain(intermediates).find(|c| !c.is_valid_at(now)) {
+                Some(c) => {
+                    format!("{} is not valid at {now} (valid {} to {})", describe(c), c.not_before(), c.not_after())
+                }
+                None => format!("a certificate on the path is not valid at {now}"),
             }
         }
+        W::EndEntityUsedAsCa => {
+            "the path needs a certificate that is not a CA (no basicConstraints CA:TRUE) as an issuer".into()
+        }
+        W::CaUsedAsEndEntity => format!("{} is a CA certificate, not an end-entity certificate", describe(cert)),
+        W::PathLenConstraintViolated => "a CA on the path allows no further CAs below it (pathLenConstraint)".into(),
+        // A given CA has the issuer's name but another key (or key type): it did not issue it.
+        W::InvalidSignatureForPublicKey | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => format!(
+            "{} (issuer {}) was not issued by any given CA (a CA of that name was given, but its key did not sign it)",
+            describe(cert),
+            cert.issuer().to_display()
+        ),
+        W::UnsupportedSignatureAlgorithmContext(_) => {
+            "a certificate on the path is signed with an algorithm or key size that is not accepted".into()
+        }
+        W::UnsupportedCertVersion => {
+            format!("{} is not an X.509 v3 certificate (v1/v2 certificates are refused)", describe(cert))
+        }
+        other => format!("path validation failed: {other}"),
     }
-    Err(bad(format!("no path from {} to a given CA within 8 certificates", describe(cert))))
-}
-
-/// True when `issuer`'s name and key issued `cert`.
-fn signed_by(cert: &Certificate, issuer: &Certificate) -> bool {
-    if issuer.subject().der != cert.issuer().der {
-        return false;
-    }
-    let Some((tbs, alg, sig)) = split_certificate(cert.der()) else { return false };
-    let Some(scheme) = scheme_for_oid(&alg) else { return false };
-    let sig = match scheme {
-        SignatureScheme::EcdsaP256Sha256 => ecdsa_der_to_raw(&sig, Curve::P256.field_len()).unwrap_or_default(),
-        SignatureScheme::EcdsaP384Sha384 => ecdsa_der_to_raw(&sig, Curve::P384.field_len()).unwrap_or_default(),
-        _ => sig,
-    };
-    issuer.public_key().verify(scheme, &tbs, &sig).is_ok()
-}
-
-fn split_certificate(der: &[u8]) -> Option<(Vec<u8>, String, Vec<u8>)> {
-    let outer = Tlv::parse_exact(der, "Certificate").ok()?.expect(tag::SEQUENCE, "Certificate").ok()?;
-    let mut r = outer.reader();
-    let tbs = r.read_tag(tag::SEQUENCE, "TBSCertificate").ok()?;
-    let alg = r.read_tag(tag::SEQUENCE, "AlgorithmIdentifier").ok()?;
-    let sig = r.read_tag(tag::BIT_STRING, "signature").ok()?;
-    let oid = alg.reader().read().ok()?.oid().ok()?;
-    let bits = sig.value.get(1..)?.to_vec();
-    Some((tbs.raw.to_vec(), oid, bits))
-}
-
-fn scheme_for_oid(oid: &str) -> Option<SignatureScheme> {
-    Some(match oid {
-        "1.2.840.113549.1.1.11" => SignatureScheme::RsaPkcs1Sha256,
-        "1.2.840.113549.1.1.12" => SignatureScheme::RsaPkcs1Sha384,
-        "1.2.840.113549.1.1.13" => SignatureScheme::RsaPkcs1Sha512,
-        "1.2.840.10045.4.3.2" => SignatureScheme::EcdsaP256Sha256,
-        "1.2.840.10045.4.3.3" => SignatureScheme::EcdsaP384Sha384,
-        "1.3.101.112" => SignatureScheme::Ed25519,
-        _ => return None,
-    })
 }
 
 fn check_digest(profile: &Profile, msg: &Message<'_>, body: &[u8]) -> Result<Option<&'static str>> {
@@ -328,9 +372,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             why: "profile belfius-pis signs the body".into(),
         })?;
         let cert = resolve_certificate(profile, &msg, opts)?;
-        if !opts.ca.is_empty() {
-            check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
-        }
+        let anchor = check_chain(&cert, opts)?;
         let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert))?;
         check_validity(&msg, &cert, opts)?;
         return Ok(Verified {
@@ -338,6 +380,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             covered: Vec::new(),
             key_id: None,
             certificate: cert,
+            anchor,
             algorithm: "RS256".into(),
             digest_header: None,
         });
@@ -352,9 +395,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             let params = SignatureParams::parse(&v, header)?;
             let sig = params.signature_bytes(header)?;
             let cert = resolve_certificate(profile, &msg, opts)?;
-            if !opts.ca.is_empty() {
-                check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
-            }
+            let anchor = check_chain(&cert, opts)?;
             check_key_id(profile, &params.key_id, &cert, header, opts)?;
             let covered = params.covered();
             check_covered(profile, &msg, &covered, header)?;
@@ -388,6 +429,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 key_id: Some(params.key_id),
                 algorithm: params.algorithm.unwrap_or_else(|| cavage::algorithm_name(scheme).into()),
                 certificate: cert,
+                anchor,
                 digest_header,
             })
         }
@@ -412,9 +454,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 })?,
             };
             let cert = resolve_certificate(profile, &msg, opts)?;
-            if !opts.ca.is_empty() {
-                check_issued_by(&cert, &opts.intermediates, &opts.ca, opts.now)?;
-            }
+            let anchor = check_chain(&cert, opts)?;
             let key_id = parsed.params.keyid()?.map(str::to_owned);
             match &key_id {
                 Some(k) => check_key_id(profile, k, &cert, rfc9421::SIGNATURE_INPUT, opts)?,
@@ -469,6 +509,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 covered,
                 key_id,
                 certificate: cert,
+                anchor,
                 algorithm: alg.name().into(),
                 digest_header,
             })

@@ -77,6 +77,11 @@ impl Pki {
     }
 
     fn ca(&self) {
+        self.ca_for_days("30");
+    }
+
+    /// The issuing CA (`ca.pem`, self-signed, CA:TRUE), valid for `days` from now.
+    fn ca_for_days(&self, days: &str) {
         self.keygen("ca", false);
         openssl(&[
             "req",
@@ -87,7 +92,7 @@ impl Pki {
             "-out",
             &self.p("ca.pem"),
             "-days",
-            "30",
+            days,
             "-set_serial",
             "1",
             "-subj",
@@ -96,6 +101,11 @@ impl Pki {
     }
 
     fn issued(&self, name: &str, serial: &str) -> Tpp {
+        self.issued_by(name, serial, "ca")
+    }
+
+    /// An end-entity certificate for a new key `name`, signed by `issuer` (`ISSUER.pem/.key`).
+    fn issued_by(&self, name: &str, serial: &str, issuer: &str) -> Tpp {
         self.keygen(name, false);
         openssl(&[
             "req",
@@ -113,17 +123,27 @@ impl Pki {
             "-in",
             &self.p(&format!("{name}.csr")),
             "-CA",
-            &self.p("ca.pem"),
+            &self.p(&format!("{issuer}.pem")),
             "-CAkey",
-            &self.p("ca.key"),
+            &self.p(&format!("{issuer}.key")),
             "-set_serial",
             serial,
             "-days",
             "30",
+            // An X.509 v3 end-entity certificate, as every QSealC is (webpki refuses v1).
+            "-extfile",
+            &self.ext_file(),
             "-out",
             &self.p(&format!("{name}.pem")),
         ]);
         self.load(name)
+    }
+
+    /// The extensions of an issued seal certificate: not a CA, digitalSignature/nonRepudiation.
+    fn ext_file(&self) -> String {
+        let p = self.p("leaf.ext");
+        std::fs::write(&p, "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, nonRepudiation\n").unwrap();
+        p
     }
 
     fn load(&self, name: &str) -> Tpp {
@@ -617,4 +637,39 @@ fn cavage_created_and_expires_and_digest_warning() {
     assert_eq!(header(&req, "Digest"), "SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("Digest"), "{:?}", s.warnings);
+}
+
+/// The chain is validated like a bank's TLS stack would (rustls-webpki), plus the anchor.
+#[test]
+fn path_validation_refuses_what_a_bank_refuses() {
+    let bg = &profile::BERLIN_GROUP;
+    let pki = Pki::new();
+    pki.ca_for_days("1");
+    let ca = psd2_eidas::load::load_certificates(&pki.path("ca.pem"), None).unwrap();
+    let leaf = pki.issued("leaf", "0x10");
+    // A leaf used as an intermediate: its "child" is refused.
+    let child = pki.issued_by("child", "0x11", "leaf");
+    let (req, _) = signed(bg, &child);
+    let o = VerifyOptions { ca: ca.clone(), intermediates: vec![leaf.cert.clone()], ..Default::default() };
+    let e = verify(bg, &req, &o).unwrap_err();
+    assert!(e.to_string().contains("not a CA"), "{e}");
+    // The leaf itself verifies, and says against which anchor.
+    let (req, _) = signed(bg, &leaf);
+    let v = verify(bg, &req, &VerifyOptions { ca: ca.clone(), ..Default::default() }).unwrap();
+    assert_eq!(v.anchor.as_ref(), Some(&ca[0]));
+    assert!(verify(bg, &req, &VerifyOptions::default()).unwrap().anchor.is_none());
+    // The anchor expired (one day) while the leaf (30 days) is still valid: refused.
+    let later = OffsetDateTime::now_utc() + Duration::days(3);
+    let o = VerifyOptions { ca: ca.clone(), now: later, skew: Duration::days(4), ..Default::default() };
+    let e = verify(bg, &req, &o).unwrap_err();
+    assert!(
+        e.to_string().contains("the CA C=BE, O=Test QTSP NV, CN=Test Issuing CA 2026")
+            && e.to_string().contains("is not valid at"),
+        "{e}"
+    );
+    // A seal made with the CA certificate itself: refused, even though it chains to itself.
+    let ca_signer = pki.load("ca");
+    let (req, _) = signed(bg, &ca_signer);
+    let e = verify(bg, &req, &VerifyOptions { ca: ca.clone(), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("is a CA certificate"), "{e}");
 }
