@@ -151,3 +151,112 @@ pub(crate) fn prompt_secret(prompt: &str) -> Result<Option<Secret>, CliError> {
     let pin = Secret::new(line.trim_end_matches(['\n', '\r']));
     Ok(Some(pin))
 }
+
+/// Parses a byte size: a number of bytes, or with a unit `K`/`KiB`, `M`/`MiB`, `G`/`GiB` (1024-based).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}': unit must be K, M or G (1024-based)")),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1048576, 512K, 10M)"))?;
+    n.checked_mul(1 << shift).filter(|v| *v > 0).ok_or_else(|| format!("'{s}': a size from 1 byte to 2^63"))
+}
+
+/// Reads a request body: `-` is standard input, anything else a regular file (a FIFO or device
+/// is refused without blocking); either way at most `max` bytes (`--max-body`). `flag` names the
+/// option in errors.
+pub(crate) fn read_body(src: &str, max: u64, flag: &str) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let too_large = || CliError::input(format!("{flag} {src}: the body is larger than {max} bytes (--max-body)"));
+    if src == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(max + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::input(format!("{flag} -: cannot read standard input: {e}")))?;
+        if buf.len() as u64 > max {
+            return Err(too_large());
+        }
+        return Ok(buf);
+    }
+    match psd2_eidas::load::read_limited(std::path::Path::new(src), max, "request body") {
+        Ok(data) => Ok(data.to_vec()),
+        Err(psd2_eidas::Error::TooLarge { .. }) => Err(too_large()),
+        Err(psd2_eidas::Error::NotRegularFile(kind)) => Err(CliError::input(format!(
+            "{flag} {src}: is a {kind}, not a regular file (use {flag} - to read standard input)"
+        ))),
+        Err(e) => Err(CliError::input(format!("{flag} {src}: {e}"))),
+    }
+}
+
+/// Checks a request URL before anything is signed or sent: absolute, `https` (plain `http` only to
+/// a loopback host, i.e. a local sandbox), with a host and a valid port, no user name or password,
+/// no fragment, no whitespace or control characters. `flag` names the option in errors.
+pub(crate) fn check_request_url(raw: &str, flag: &str) -> Result<psd2_client::Url, CliError> {
+    let shown = crate::output::escape_controls(raw);
+    let bad = |why: &str| CliError::input(format!("{flag} '{shown}': {why}"));
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("contains whitespace or control characters (percent-encode them)"));
+    }
+    let url = psd2_client::Url::parse(raw).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => bad("not an absolute URL: write https://host/path"),
+        url::ParseError::InvalidPort => bad("the port is not a number from 1 to 65535"),
+        other => bad(&format!("not a valid URL: {other}")),
+    })?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad(&format!("scheme '{}' is not https", url.scheme())));
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("has no host"))?;
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(bad("plain http is allowed only to a loopback host (a local sandbox): use https"));
+    }
+    if url.port() == Some(0) {
+        return Err(bad("the port is not a number from 1 to 65535"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("carries a user name or password: credentials never go into a URL"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("has a #fragment, which is never sent to the server"));
+    }
+    Ok(url)
+}
+
+/// Parses a duration: seconds, or with a unit (`90s`, `5m`, `1h`).
+pub(crate) fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n <= 1_000_000_000)
+        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 300, 90s, 5m, 1h; at most 10^9 of a unit)"))?;
+    match unit {
+        "" | "s" => Ok(time::Duration::seconds(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        _ => Err(format!("'{s}': unit must be s, m or h")),
+    }
+}
+
+/// [`parse_duration`] for time-outs: positive, as a `std` duration.
+pub(crate) fn parse_std_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    std::time::Duration::try_from(d)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("'{s}': a time-out must be positive"))
+}

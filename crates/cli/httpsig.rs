@@ -1,9 +1,8 @@
 //! `psd2-sign sign` and `psd2-sign verify`: HTTP request signatures under a bank profile.
 
-use std::io::Read as _;
 use std::process::ExitCode;
 
-use psd2_eidas::{Certificate, KeyRef, Signer};
+use psd2_eidas::{Certificate, KeyPolicy, KeyRef, Signer};
 use psd2_httpsig::profile::{PisEncoding, Profile};
 use psd2_httpsig::rfc9421::Algorithm;
 use psd2_httpsig::{SignOptions, VerifyOptions};
@@ -39,9 +38,13 @@ pub(crate) struct RequestArgs {
     /// A request header, `Name: value` (repeatable). Given headers are used verbatim.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// The request body: a file, or `-` for standard input (default: no body).
+    /// The request body: a regular file, or `-` for standard input (default: no body).
     #[arg(long, value_name = "FILE|-")]
     body: Option<String>,
+    /// The largest body read, in bytes or with a unit (`512K`, `10M`); default 10M, ten times a
+    /// 1000-payment bulk initiation.
+    #[arg(long, value_name = "SIZE", value_parser = crate::common::parse_size, default_value = "10M")]
+    max_body: u64,
     /// The time to use instead of the clock (RFC 3339, IMF-fixdate or Unix seconds): the `Date`
     /// and `created` written when signing, the verifier's clock when verifying.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -76,7 +79,7 @@ pub(crate) struct SignArgs {
     #[arg(long, value_name = "ALG", value_parser = parse_alg)]
     alg: Option<Algorithm>,
     /// Signature lifetime (`90s`, `5m`): RFC 9421 `expires`, cavage `(expires)` when covered.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_duration)]
     expires: Option<Duration>,
     /// Belfius PIS: base64url (RFC 7515) instead of the standard padded Base64 Belfius' clients use.
     #[arg(long)]
@@ -104,11 +107,20 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "VALUE")]
     key_id: Option<String>,
     /// Clock-skew window for Date and created, in seconds or with a unit (`90s`, `5m`, `1h`).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_duration, default_value = "5m")]
     skew: Duration,
     /// Print the signing string rebuilt from the request (stderr), to diff against the signer's.
     #[arg(long)]
     explain: bool,
+    /// Development only: accept a signer that is not a QSealC with a PSD2 role under a profile
+    /// that demands one (berlin-group, stet, ing, ing-call), with a warning. A CA certificate
+    /// is refused even so. A bank never does this.
+    #[arg(long)]
+    dangerous_skip_eidas_checks: bool,
+    /// Accept RSA keys of 1024–2047 bits (PKCS#1 v1.5), as in old published test vectors.
+    /// Such keys are breakable: never for real seals.
+    #[arg(long)]
+    allow_rsa_1024: bool,
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
@@ -116,22 +128,6 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
         return OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string());
     }
     psd2_httpsig::parse_date(s).map_err(|e| e.to_string())
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
-    let n: i64 = num
-        .parse()
-        .ok()
-        .filter(|n| *n <= 1_000_000_000)
-        .ok_or_else(|| format!("'{s}' is not a duration (e.g. 300, 90s, 5m, 1h; at most 10^9 of a unit)"))?;
-    match unit {
-        "" | "s" => Ok(Duration::seconds(n)),
-        "m" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        _ => Err(format!("'{s}': unit must be s, m or h")),
-    }
 }
 
 fn parse_alg(s: &str) -> Result<Algorithm, String> {
@@ -148,29 +144,32 @@ struct Built {
 fn build(args: &RequestArgs) -> Result<Built, CliError> {
     let method = http::Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes())
         .map_err(|_| CliError::input(format!("invalid --method '{}'", args.method)))?;
-    let uri: http::Uri = args.url.parse().map_err(|e| CliError::input(format!("invalid --url '{}': {e}", args.url)))?;
+    crate::common::check_request_url(&args.url, "--url")?;
+    // What is signed is the URL as written (path and query verbatim), not a normalised form.
+    let uri: http::Uri = args.url.parse().map_err(|e| CliError::input(format!("--url '{}': {e}", args.url)))?;
     let body = match args.body.as_deref() {
         None => Vec::new(),
-        Some("-") => {
-            let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b).map_err(|e| CliError::input(format!("reading stdin: {e}")))?;
-            b
-        }
-        Some(f) => std::fs::read(f).map_err(|e| CliError::input(format!("--body {f}: {e}")))?,
+        Some(src) => crate::common::read_body(src, args.max_body, "--body")?,
     };
     let mut req = http::Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     let mut given = Vec::new();
     for h in &args.headers {
+        let shown = crate::output::escape_controls(h);
         let Some((name, value)) = h.split_once(':') else {
-            return Err(CliError::input(format!("-H '{h}': expected 'Name: value'")));
+            return Err(CliError::input(format!("-H '{shown}': expected 'Name: value'")));
         };
         let (name, value) = (name.trim(), value.trim());
         let hn = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| CliError::input(format!("-H '{h}': invalid header name")))?;
+            .map_err(|_| CliError::input(format!("-H '{shown}': invalid header name")))?;
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(CliError::input(format!(
+                "-H '{shown}': the value contains a control character (CR, LF, NUL…), which HTTP does not allow"
+            )));
+        }
         let hv = http::HeaderValue::from_str(value)
-            .map_err(|_| CliError::input(format!("-H '{h}': invalid header value")))?;
+            .map_err(|_| CliError::input(format!("-H '{shown}': invalid header value")))?;
         req.headers_mut().append(hn, hv);
         given.push((name.to_owned(), value.to_owned()));
     }
@@ -220,6 +219,24 @@ fn load_key(args: &KeyArgs, needs_cert: bool) -> Result<(std::sync::Arc<dyn Sign
     }
 }
 
+/// What a bank will say about sealing with `cert`: a QWAC, a CA certificate or a certificate
+/// without eIDAS content is not a seal (`verify` refuses it under the PSD2 profiles).
+fn seal_warnings(cert: &Certificate) -> Vec<String> {
+    use psd2_eidas::qc::QcType;
+    let who = format!("{} (serial {})", cert.subject().to_display(), cert.serial_hex());
+    if cert.parsed().is_ok_and(|x| x.is_ca()) {
+        return vec![format!("{who} is a CA certificate: banks refuse a seal made with it")];
+    }
+    let types = cert.qc_statements().ok().flatten().map(|q| q.types).unwrap_or_default();
+    if types.contains(&QcType::Eseal) {
+        Vec::new()
+    } else if types.contains(&QcType::Web) {
+        vec![format!("{who} is a QWAC (for TLS), not a QSealC: PSD2 banks refuse a seal made with it")]
+    } else {
+        vec![format!("{who} is not an eIDAS QSealC: PSD2 banks refuse a seal made with it")]
+    }
+}
+
 /// Runs `sign`.
 pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
     let profile = profile(&args.req, args.key_id.is_some())?;
@@ -243,8 +260,24 @@ pub(crate) fn run_sign(args: SignArgs) -> Result<ExitCode, CliError> {
         expires_in: args.expires,
         ..SignOptions::default()
     };
-    let signed = psd2_httpsig::sign(profile, &mut built.req, key.as_ref(), cert.as_ref(), &opts)
-        .map_err(|e| CliError::input(e.to_string()))?;
+    if let Some(c) = &cert {
+        for w in seal_warnings(c) {
+            errln!("psd2-sign: warning: {w}");
+        }
+    }
+    let signed =
+        psd2_httpsig::sign(profile, &mut built.req, key.as_ref(), cert.as_ref(), &opts).map_err(|e| match e {
+            psd2_httpsig::Error::InvalidOption { option, why } => {
+                let flag = match option {
+                    "key_id" => "--key-id",
+                    "extra_covered" => "--cover",
+                    "expires_in" => "--expires",
+                    other => other,
+                };
+                CliError::input(format!("{flag}: {why}"))
+            }
+            other => CliError::input(other.to_string()),
+        })?;
     for w in &signed.warnings {
         errln!("psd2-sign: warning: {w}");
     }
@@ -369,6 +402,8 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         ca,
         intermediates,
         rfc9421_label: None,
+        key_policy: if args.allow_rsa_1024 { KeyPolicy::DangerousLegacyRsa1024 } else { KeyPolicy::Strict },
+        dangerous_skip_eidas_checks: args.dangerous_skip_eidas_checks,
     };
     if args.explain {
         match psd2_httpsig::rebuilt_signing_string(profile, &built.req) {
@@ -403,6 +438,10 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     match &v.anchor {
         Some(a) => outln!("chain: validated to {} (serial {})", a.subject().to_display(), a.serial_hex())?,
         None => outln!("chain: not checked (no --ca given)")?,
+    }
+    outln!("freshness: {}", v.freshness)?;
+    for w in &v.warnings {
+        errln!("psd2-sign: warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,21 @@ pub(crate) fn write_err(args: Arguments<'_>) {
     }
 }
 
+/// Writes one line to stderr with every control character escaped (`\n`, `\r`, `\t`, `\u{1b}`…):
+/// a message quoting a header value or file name can never break the line or drive the terminal.
+pub(crate) fn write_err_line(args: Arguments<'_>) {
+    let line = escape_controls(&args.to_string());
+    write_err(format_args!("{line}\n"));
+}
+
+/// `s` with control characters written as Rust escapes; everything else unchanged.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().collect() } else { c.to_string() }).collect()
+}
+
 /// Whether some stderr line was lost.
 pub(crate) fn stderr_lost() -> bool {
     STDERR_LOST.load(Ordering::Relaxed)
@@ -70,9 +85,9 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::output::write_out(format_args!($($t)*)) };
 }
 
-/// `eprintln!` that never panics.
+/// `eprintln!` that never panics, for one line: control characters are escaped.
 macro_rules! errln {
-    ($($t:tt)*) => { $crate::output::write_err(format_args!("{}\n", format_args!($($t)*))) };
+    ($($t:tt)*) => { $crate::output::write_err_line(format_args!($($t)*)) };
 }
 
 /// `eprint!` that never panics.

@@ -79,6 +79,18 @@ pub(crate) struct Args {
     /// The PSU step: manual (print the URL) or auto (perform it; for sandboxes).
     #[arg(long, value_enum, default_value = "manual")]
     sca: Sca,
+    /// Longest wait for a connection (TCP and TLS handshake), e.g. `10s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "10s")]
+    connect_timeout: std::time::Duration,
+    /// Longest silence while reading an answer, e.g. `30s`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "30s")]
+    read_timeout: std::time::Duration,
+    /// Longest time for one whole call, e.g. `60s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "60s")]
+    timeout: std::time::Duration,
+    /// The largest request body read from --body, in bytes or with a unit (`512K`, `10M`).
+    #[arg(long, value_name = "SIZE", value_parser = crate::common::parse_size, default_value = "10M")]
+    max_body: u64,
     #[command(flatten)]
     password: PasswordArgs,
     #[command(subcommand)]
@@ -236,6 +248,7 @@ struct Ctx {
     store: Session,
     sca: Sca,
     language: Option<String>,
+    max_body: u64,
 }
 
 impl Ctx {
@@ -294,6 +307,9 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     let qwac = load(&args.qwac_key, args.qwac.as_deref())?;
     let qseal = args.qseal_key.as_deref().map(|k| load(k, args.qseal.as_deref())).transpose()?;
     let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
+    options.connect_timeout = args.connect_timeout;
+    options.read_timeout = args.read_timeout;
+    options.timeout = args.timeout;
     let secret = match &args.client_secret_file {
         Some(p) => Some(Secret::from_file(p)?),
         None => Secret::from_env(CLIENT_SECRET_ENV),
@@ -315,7 +331,14 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
         None => Session::new(),
     };
     let client = Client::new(qwac, qseal, options).map_err(client_error)?;
-    let mut ctx = Ctx { client, token_file: args.token_file, store, sca: args.sca, language: args.language };
+    let mut ctx = Ctx {
+        client,
+        token_file: args.token_file,
+        store,
+        sca: args.sca,
+        language: args.language,
+        max_body: args.max_body,
+    };
 
     match args.op {
         Op::Consent { scope: s } => consent(&mut ctx, scope(&s)?).await,
@@ -455,7 +478,7 @@ impl Ctx {
 async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
     let prod = product(&p.product)?;
     let body = match &p.body {
-        Some(src) => read_body(src)?,
+        Some(src) => crate::common::read_body(src, ctx.max_body, "--body")?,
         None => {
             let (Some(iban), Some(name), Some(amount)) = (p.creditor_iban, p.creditor_name, p.amount) else {
                 return Err(CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount"));
@@ -511,16 +534,5 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
                 "token": token,
             }))
         }
-    }
-}
-
-fn read_body(src: &str) -> Result<Vec<u8>, CliError> {
-    use std::io::Read as _;
-    if src == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::input(format!("standard input: {e}")))?;
-        Ok(buf)
-    } else {
-        std::fs::read(src).map_err(|e| CliError::input(format!("{src}: {e}")))
     }
 }

@@ -13,6 +13,7 @@ struct Dir(tempfile::TempDir);
 impl Dir {
     fn new() -> Self {
         let d = Self(tempfile::tempdir().unwrap());
+        let seal = psd2_test_support::openssl::seal_config(d.0.path()).display().to_string();
         for (name, alg) in [("rsa", "rsa:2048"), ("other", "rsa:2048")] {
             fixtures::openssl(
                 d.0.path(),
@@ -32,6 +33,10 @@ impl Dir {
                     "0x00E1D2",
                     "-subj",
                     "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal",
+                    "-config",
+                    &seal,
+                    "-extensions",
+                    "seal",
                 ],
             );
         }
@@ -50,6 +55,10 @@ impl Dir {
                 "5",
                 "-subj",
                 "/C=BE/O=Test TPP SA/CN=Test EC Seal",
+                "-config",
+                &seal,
+                "-extensions",
+                "seal",
             ],
         );
         fixtures::openssl(d.0.path(), &["x509", "-in", &d.p("rsa.pem"), "-pubkey", "-noout", "-out", &d.p("rsa.pub")]);
@@ -445,4 +454,69 @@ fn an_expired_certificate_is_refused_by_name() {
     let o = verify_with(&d, "berlin-group", &v, "body.json", &["--skew", "100000h"]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("TPP-Signature-Certificate") && err(&o).contains("expired on"), "{}", err(&o));
+}
+
+/// The verifier is strict like a bank: a non-QSealC signer is refused under berlin-group unless
+/// the development flag is given (then a warning); the output says whether freshness was checked;
+/// a duplicate Signature header is refused naming it.
+#[test]
+fn verify_is_strict_and_says_what_it_checked() {
+    let d = Dir::new();
+    let cnf = d.path("plain.cnf");
+    std::fs::write(&cnf, "[req]\ndistinguished_name = dn\n[dn]\n[x]\nbasicConstraints = critical, CA:FALSE\n").unwrap();
+    fixtures::openssl(
+        d.0.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &d.p("plain.key"),
+            "-out",
+            &d.p("plain.pem"),
+            "-days",
+            "5",
+            "-subj",
+            "/C=BE/O=Plain SA/CN=Not a seal",
+            "-config",
+            &d.p("plain.cnf"),
+            "-extensions",
+            "x",
+        ],
+    );
+    let v = sign_json(&d, "berlin-group", "plain", &[]);
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("cannot seal under profile berlin-group: it is not a QSealC (no QcType eseal, 0.4.0.1862.1.6.2); it carries no PSD2 role"),
+        "{}",
+        err(&o)
+    );
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["--dangerous-skip-eidas-checks"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("psd2-sign: warning: eIDAS checks skipped (dangerous): it is not a QSealC"),
+        "{}",
+        err(&o)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\nfreshness: not checked: the signature covers neither Date nor created"), "{out}");
+
+    // The QSealC under stet: Date is signed and checked.
+    let fp = psd2_eidas::load::load_certificates(&d.path("rsa.pem"), None).unwrap()[0].fingerprint_sha256();
+    let url = format!("https://tpp.example/qseal_{fp}");
+    let v = sign_json(&d, "stet", "rsa", &["--key-id", &url]);
+    let o = verify_with(&d, "stet", &v, "body.json", &["--cert", &d.p("rsa.pem")]);
+    assert!(o.status.success(), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("freshness: checked: the signed Date is within the clock-skew window"), "{out}");
+
+    // A second Signature header line.
+    let v = sign_json(&d, "berlin-group", "rsa", &[]);
+    let sig = format!("Signature: {}", v["headers"]["Signature"].as_str().unwrap());
+    let o = verify_with(&d, "berlin-group", &v, "body.json", &["-H", &sig]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("header Signature appears 2 times: a sealed request carries it once"), "{}", err(&o));
 }

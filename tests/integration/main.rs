@@ -2,6 +2,7 @@
 //! output, exit code and files against independent tools (the openssl CLI, curl, SoftHSM2 with
 //! pkcs11-tool) and the vectors of `tests/vectors/`. One module per command family:
 //!
+//! - [`bad_input`]: files, URLs, headers and options that must be refused, across commands;
 //! - [`ca`]: `ca init|issue|revoke|crl` and `csr`, cross-checked with openssl;
 //! - [`cli_conventions`]: `completions`, `-v`/`RUST_LOG` diagnostics, silence by default;
 //! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
@@ -19,6 +20,7 @@
 // early-exit panic).
 #![allow(clippy::zombie_processes)]
 
+mod bad_input;
 mod ca;
 mod cli_conventions;
 mod cli_httpsig;

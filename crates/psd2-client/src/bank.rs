@@ -359,7 +359,10 @@ pub struct CallSpec {
 const TOKEN_ROLES: &[Role] = &[Role::AccountInformation, Role::PaymentInitiation, Role::IssuingCards];
 
 /// The call table (docs/sandbox-api.md "Calls").
-pub const CALLS: &[CallSpec] = &[
+pub const CALLS: &[CallSpec] = &TABLE;
+
+/// The rows of [`CALLS`], in the order of [`Call`]'s variants ([`Call::spec`] destructures it).
+const TABLE: [CallSpec; 10] = [
     CallSpec {
         call: Call::ConsentUris,
         name: "consent-uris",
@@ -475,8 +478,32 @@ pub const CALLS: &[CallSpec] = &[
 impl Call {
     /// This call's row of [`CALLS`].
     pub fn spec(self) -> &'static CallSpec {
-        // Every variant has a row (checked by a unit test); the fallback is the SCA row.
-        CALLS.iter().find(|s| s.call == self).unwrap_or(&CALLS[CALLS.len() - 1])
+        // Exhaustive: a new variant does not compile until it has its row (with its
+        // authentication and role gate); a unit test checks each row names its call.
+        let [
+            consent_uris,
+            token,
+            accounts,
+            account,
+            transactions,
+            initiate_payment,
+            payment,
+            payment_status,
+            funds,
+            sca,
+        ] = &TABLE;
+        match self {
+            Call::ConsentUris => consent_uris,
+            Call::Token => token,
+            Call::Accounts => accounts,
+            Call::Account => account,
+            Call::Transactions => transactions,
+            Call::InitiatePayment => initiate_payment,
+            Call::Payment => payment,
+            Call::PaymentStatus => payment_status,
+            Call::FundsConfirmation => funds,
+            Call::Sca => sca,
+        }
     }
 }
 

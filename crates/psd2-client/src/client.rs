@@ -49,6 +49,10 @@ pub struct ClientOptions {
     pub accept_language: Option<String>,
     /// Timeout of a whole call (default 60 s).
     pub timeout: Duration,
+    /// Timeout of setting up a connection: TCP connect and TLS handshake (default 10 s).
+    pub connect_timeout: Duration,
+    /// Longest silence while reading an answer (default 30 s).
+    pub read_timeout: Duration,
 }
 
 impl ClientOptions {
@@ -69,6 +73,8 @@ impl ClientOptions {
             public_roots: true,
             accept_language: None,
             timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
         }
     }
 
@@ -218,7 +224,8 @@ impl Client {
             // The negotiated version and the server certificate, for the debug events only.
             .tls_info(tracing::enabled!(tracing::Level::DEBUG))
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(30))
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
             .timeout(options.timeout)
             .user_agent(concat!("psd2-sign/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -492,7 +499,7 @@ impl Client {
         tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "sending");
         let resp = req.send().await.map_err(|e| {
             tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "no answer");
-            Error::Connection { call: spec.name, url: shown_url.clone(), reason: chain(&e) }
+            Error::Connection { call: spec.name, url: shown_url.clone(), reason: transport_reason(&e, &self.options) }
         })?;
         let status = resp.status();
         tracing::info!(
@@ -511,7 +518,11 @@ impl Client {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| Error::Connection { call: spec.name, url: shown_url, reason: chain(&e) })?
+            .map_err(|e| Error::Connection {
+                call: spec.name,
+                url: shown_url,
+                reason: transport_reason(&e, &self.options),
+            })?
             .to_vec();
         let answer = Answer { status, headers, body };
         let expected = if spec.call == Call::Sca { status.is_redirection() } else { status.is_success() };
@@ -677,6 +688,80 @@ fn shorten(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),
     }
+}
+
+/// Why a call got no answer, in a TPP's words first and the error chain after: a TLS alert from
+/// the bank says what the bank thinks of our QWAC, a time-out says which one.
+fn transport_reason(e: &reqwest::Error, options: &ClientOptions) -> String {
+    let detail = chain(e);
+    let words = if e.is_timeout() {
+        Some(if e.is_connect() {
+            format!(
+                "no connection within {} s (connect time-out): the host does not answer",
+                options.connect_timeout.as_secs()
+            )
+        } else {
+            format!(
+                "no answer in time (read time-out {} s, call time-out {} s)",
+                options.read_timeout.as_secs(),
+                options.timeout.as_secs()
+            )
+        })
+    } else {
+        rustls_error(e).and_then(explain_tls)
+    };
+    match words {
+        Some(w) => format!("{w} ({detail})"),
+        None => detail,
+    }
+}
+
+/// The rustls error somewhere in the source chain. tokio-rustls and hyper wrap it in
+/// `io::Error`s, even nested, whose `source()` skips the wrapped error: step into those.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = cur {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        cur = match s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
+}
+
+/// A TLS failure in words a TPP acts on.
+fn explain_tls(e: &rustls::Error) -> Option<String> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    Some(match e {
+        R::AlertReceived(A::UnknownCA) => {
+            "the bank refused our QWAC: it does not trust the QWAC's issuer, or the certificate is not a QWAC (TLS alert unknown_ca)".into()
+        }
+        R::AlertReceived(A::BadCertificate | A::UnsupportedCertificate) => {
+            "the bank refused our QWAC as unusable for client authentication: check its key usage and extended key usage (clientAuth)".into()
+        }
+        R::AlertReceived(A::DecryptError) => {
+            "the bank could not verify our QWAC's chain: a CA of that name is trusted there, but it did not sign our certificate (TLS alert decrypt_error)".into()
+        }
+        R::AlertReceived(A::CertificateRevoked) => "the bank says our QWAC is revoked".into(),
+        R::AlertReceived(A::CertificateExpired) => "the bank says our QWAC has expired or is not yet valid".into(),
+        R::AlertReceived(A::CertificateRequired) => "the bank requires a client certificate (QWAC) and got none".into(),
+        R::AlertReceived(A::AccessDenied) => "the bank accepted our QWAC but denies this TPP access (not registered or not permitted)".into(),
+        R::AlertReceived(A::HandshakeFailure | A::ProtocolVersion | A::InsufficientSecurity) => {
+            "the bank and this client share no TLS version or cipher suite, or the bank refused our QWAC's key type".into()
+        }
+        R::InvalidCertificate(C::UnknownIssuer) => {
+            "the bank's server certificate is not issued by a trusted CA (a sandbox's test CA must be trusted explicitly)".into()
+        }
+        R::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "the bank's server certificate has expired".into(),
+        R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the bank's server certificate is not for this host name".into()
+        }
+        R::InvalidCertificate(C::Revoked) => "the bank's server certificate is revoked".into(),
+        _ => return None,
+    })
 }
 
 /// An error and its sources on one line.

@@ -125,7 +125,7 @@ impl Session {
         if !meta.is_file() || meta.len() > MAX_FILE {
             return Err(file_error(path, "not a psd2-sign session file (not a regular file of at most 1 MiB)"));
         }
-        let data = std::fs::read(path).map_err(|e| file_error(path, e))?;
+        let data = psd2_eidas::load::read_limited(path, MAX_FILE, "session file").map_err(|e| file_error(path, e))?;
         let s: Session = serde_json::from_slice(&data)
             .map_err(|e| file_error(path, format!("not a psd2-sign session file: {e}")))?;
         if s.format.as_deref() != Some(FORMAT) {

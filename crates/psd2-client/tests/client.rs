@@ -69,17 +69,24 @@ fn server_pki() -> ServerPki {
 /// A bank on 127.0.0.1 requiring a client certificate from the RSA test PKI. Answers per path;
 /// every request is recorded.
 fn start_bank(pki: &ServerPki) -> (u16, Arc<Mutex<Vec<Seen>>>) {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tpp_ca = psd2_eidas::load::load_certificates(format!("{CERTS}/rsa/ca.pem").as_ref(), None).unwrap();
+    start_bank_with(pki, &tpp_ca, false)
+}
+
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
+/// [`start_bank`] trusting `tpp_ca` for client certificates, TLS 1.2 only when `tls12`.
+fn start_bank_with(pki: &ServerPki, tpp_ca: &[Certificate], tls12: bool) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(psd2_client::tls::roots(&tpp_ca).unwrap()),
+        Arc::new(psd2_client::tls::roots(tpp_ca).unwrap()),
         provider.clone(),
     )
     .build()
     .unwrap();
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(if tls12 { TLS12_ONLY } else { rustls::DEFAULT_VERSIONS })
             .unwrap()
             .with_client_cert_verifier(verifier)
             .with_single_cert(pki.chain.clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone())))
@@ -391,7 +398,36 @@ async fn the_server_ca_is_trusted_only_when_named() {
     let client = Client::new(identity("rsa", "qwac"), None, opts).unwrap();
     let e = client.accounts("AT").await.unwrap_err();
     assert!(matches!(e, Error::Connection { .. }), "{e:?}");
+    assert!(e.to_string().contains("the bank's server certificate is not issued by a trusted CA"), "{e:?}");
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// Transport failures in a TPP's words: the bank's TLS alert about our QWAC (TLS 1.2, where the
+/// server's verdict on the client certificate arrives during the handshake), and a server that
+/// accepts the connection but never speaks (connect time-out, set to 1 s here).
+#[tokio::test]
+async fn transport_failures_are_explained() {
+    let pki = server_pki();
+    // The bank trusts only an unrelated CA (its own server CA) for client certificates.
+    let (port, seen) = start_bank_with(&pki, std::slice::from_ref(&pki.ca), true);
+    let client = Client::new(identity("rsa", "qwac"), None, options(port, &pki.ca)).unwrap();
+    let e = client.accounts("AT").await.unwrap_err();
+    assert!(matches!(e, Error::Connection { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(
+            "the bank refused our QWAC: it does not trust the QWAC's issuer, or the certificate is not a QWAC"
+        ),
+        "{e}"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut opts = options(port, &pki.ca);
+    opts.connect_timeout = std::time::Duration::from_secs(1);
+    let e = Client::new(identity("rsa", "qwac"), None, opts).unwrap().accounts("AT").await.unwrap_err();
+    assert!(e.to_string().contains("no connection within 1 s (connect time-out): the host does not answer"), "{e}");
+    drop(silent);
 }
 
 /// A QWAC (and QSealC) from a fresh test CA with only the given roles.

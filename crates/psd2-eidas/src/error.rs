@@ -23,11 +23,25 @@ pub enum Error {
     #[error("no such file")]
     NotFound,
     /// The path is a directory.
-    #[error("is a directory, not a certificate or key file")]
+    #[error("is a directory, not a file")]
     IsDirectory,
     /// The file is empty.
     #[error("file is empty")]
     Empty,
+    /// Not a regular file: a FIFO, device or socket could block or never end.
+    #[error("is a {0}, not a regular file: files are read whole, and a {0} could block or never end")]
+    NotRegularFile(&'static str),
+    /// Larger than the cap for its kind of file.
+    #[error("is larger than {limit} bytes, the most a {what} may be")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: u64,
+        /// The kind of file ("certificate or key file", "secret file"…).
+        what: &'static str,
+    },
+    /// A secret file (password or PIN) that cannot be used.
+    #[error("secret file: {0}")]
+    SecretFile(String),
     /// Reading failed.
     #[error("cannot read: {0}")]
     Io(#[source] std::io::Error),
@@ -119,6 +133,14 @@ pub enum Error {
     /// A signature that does not verify.
     #[error("signature does not verify")]
     BadSignature,
+    /// A public key too weak to trust a signature from (an RSA key below 2048 bits).
+    #[error("an {key} key is refused: the minimum is {minimum}")]
+    WeakKey {
+        /// The key's kind and size.
+        key: KeyKind,
+        /// What is accepted.
+        minimum: &'static str,
+    },
     /// A signing operation failed.
     #[error("signing failed: {0}")]
     Signing(String),

@@ -86,9 +86,10 @@ impl SignatureScheme {
         )
     }
 
-    /// The aws-lc-rs verification algorithm for a signature in this crate's wire format.
-    fn verification(self, kind: KeyKind) -> &'static dyn VerificationAlgorithm {
-        let small_rsa = matches!(kind, KeyKind::Rsa { bits } if bits < 2048);
+    /// The aws-lc-rs verification algorithm for a signature in this crate's wire format;
+    /// `legacy_rsa`: RSA moduli of 1024–2047 bits accepted for PKCS#1 v1.5.
+    fn verification(self, kind: KeyKind, legacy_rsa: bool) -> &'static dyn VerificationAlgorithm {
+        let small_rsa = legacy_rsa && matches!(kind, KeyKind::Rsa { bits } if bits < 2048);
         match self {
             Self::RsaPkcs1Sha256 if small_rsa => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
             Self::RsaPkcs1Sha512 if small_rsa => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
@@ -103,6 +104,19 @@ impl SignatureScheme {
             Self::Ed25519 => &signature::ED25519,
         }
     }
+}
+
+/// Which public keys [`PublicKey::verify_with`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KeyPolicy {
+    /// RSA from 2048 bits, P-256, P-384 and Ed25519: what a bank accepts today.
+    #[default]
+    Strict,
+    /// Also RSA keys of 1024–2047 bits, for PKCS#1 v1.5 only. Dangerous: such keys are
+    /// factorable in practice; this exists for old published test vectors (cavage-10 uses a
+    /// 1024-bit key) and must never be used for real seals.
+    DangerousLegacyRsa1024,
 }
 
 impl fmt::Display for SignatureScheme {
@@ -292,13 +306,41 @@ impl PublicKey {
         SignatureScheme::ALL.into_iter().filter(|s| s.fits(self.kind)).collect()
     }
 
-    /// Verifies `signature` (in the wire format of [`Signer`]) over `message`.
-    /// RSA keys below 2048 bits are accepted for PKCS#1 v1.5 verification only (old test vectors).
+    /// Verifies `signature` (in the wire format of [`Signer`]) over `message`, with the
+    /// [`KeyPolicy::Strict`] policy: an RSA key below 2048 bits is [`Error::WeakKey`].
     pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        self.verify_with(KeyPolicy::Strict, scheme, message, signature)
+    }
+
+    /// [`verify`](Self::verify) under an explicit [`KeyPolicy`].
+    ///
+    /// ```
+    /// use psd2_eidas::{FileKey, KeyPolicy, Signer, SignatureScheme};
+    /// let key = FileKey::generate_p256()?;
+    /// let sig = key.sign(SignatureScheme::EcdsaP256Sha256, b"hi")?;
+    /// key.public_key().verify_with(KeyPolicy::Strict, SignatureScheme::EcdsaP256Sha256, b"hi", &sig)?;
+    /// # Ok::<(), psd2_eidas::Error>(())
+    /// ```
+    pub fn verify_with(
+        &self,
+        policy: KeyPolicy,
+        scheme: SignatureScheme,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Error> {
         if !scheme.fits(self.kind) {
             return Err(Error::SchemeMismatch { scheme, key: self.kind });
         }
-        UnparsedPublicKey::new(scheme.verification(self.kind), self.raw())
+        let legacy = policy == KeyPolicy::DangerousLegacyRsa1024;
+        if let KeyKind::Rsa { bits } = self.kind
+            && bits < 2048
+            && !(legacy
+                && bits >= 1024
+                && matches!(scheme, SignatureScheme::RsaPkcs1Sha256 | SignatureScheme::RsaPkcs1Sha512))
+        {
+            return Err(Error::WeakKey { key: self.kind, minimum: "RSA 2048 bits" });
+        }
+        UnparsedPublicKey::new(scheme.verification(self.kind, legacy), self.raw())
             .verify(message, signature)
             .map_err(|_| Error::BadSignature)
     }

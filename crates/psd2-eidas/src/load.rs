@@ -65,12 +65,77 @@ pub(crate) fn io_error(e: std::io::Error) -> Error {
     }
 }
 
-fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let meta = std::fs::metadata(path).map_err(io_error)?;
-    if meta.is_dir() {
+/// The most a certificate, key, secret or token file may hold: 1 MiB (a PKCS#12 with a long
+/// chain is a few KiB).
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+
+/// Reads a whole regular file of at most `limit` bytes; `what` names the kind of file in the
+/// error. A directory, FIFO, device or socket is refused without blocking (the file is opened
+/// with `O_NONBLOCK` and checked with `fstat` before anything is read), and a file that grows
+/// past `limit` while being read is refused too. The bytes are zeroized when dropped. Errors
+/// do not name the file: wrap them with the path where it is known.
+///
+/// ```
+/// let e = psd2_eidas::load::read_limited("/dev/zero".as_ref(), 1 << 20, "certificate file").unwrap_err();
+/// assert_eq!(e.to_string(), "is a character device, not a regular file: files are read whole, and a character device could block or never end");
+/// ```
+pub fn read_limited(path: &Path, limit: u64, what: &'static str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    use std::io::Read as _;
+    let file = open_nonblocking(path).map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
         return Err(Error::IsDirectory);
     }
-    let data = Zeroizing::new(std::fs::read(path).map_err(io_error)?);
+    if !ft.is_file() {
+        return Err(Error::NotRegularFile(file_kind(&ft)));
+    }
+    if meta.len() > limit {
+        return Err(Error::TooLarge { limit, what });
+    }
+    let mut data = Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
+    file.take(limit + 1).read_to_end(&mut data).map_err(io_error)?;
+    if data.len() as u64 > limit {
+        return Err(Error::TooLarge { limit, what });
+    }
+    Ok(data)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
+    Ok(std::fs::File::from(fd))
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_fifo() {
+            return "FIFO";
+        }
+        if ft.is_char_device() {
+            return "character device";
+        }
+        if ft.is_block_device() {
+            return "block device";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+    }
+    let _ = ft;
+    "special file"
+}
+
+fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let data = read_limited(path, MAX_FILE_SIZE, "certificate or key file")?;
     if data.is_empty() {
         return Err(Error::Empty);
     }

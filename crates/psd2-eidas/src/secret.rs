@@ -35,9 +35,8 @@ impl Secret {
 
     /// Reads a secret from a file: its first line, without the line end.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let data = Zeroizing::new(std::fs::read(path).map_err(|e| crate::load::io_error(e).in_file(path))?);
-        let text = std::str::from_utf8(&data)
-            .map_err(|_| Error::Certificate("secret file is not UTF-8 text".into()).in_file(path))?;
+        let data = crate::load::read_limited(path, 64 * 1024, "secret file").map_err(|e| e.in_file(path))?;
+        let text = std::str::from_utf8(&data).map_err(|_| Error::SecretFile("not UTF-8 text".into()).in_file(path))?;
         let line = text.split(['\n', '\r']).next().unwrap_or_default();
         Ok(Self::new(line))
     }

@@ -38,6 +38,23 @@ pub fn parse(value: &str) -> Result<OffsetDateTime> {
     })
 }
 
+/// Parses a `Date` value that must be in exactly `form` (what a profile's bank expects).
+pub(crate) fn parse_form(form: DateForm, value: &str) -> Result<OffsetDateTime> {
+    let v = value.trim();
+    let (parsed, expected) = match form {
+        DateForm::ImfFixdate => (
+            PrimitiveDateTime::parse(v, IMF).map(PrimitiveDateTime::assume_utc).ok(),
+            "IMF-fixdate, e.g. Sun, 06 Nov 1994 08:49:37 GMT",
+        ),
+        DateForm::Iso8601 => (OffsetDateTime::parse(v, &Rfc3339).ok(), "ISO 8601, e.g. 1994-11-06T08:49:37Z"),
+    };
+    parsed.ok_or_else(|| Error::BadTime {
+        header: "Date".into(),
+        value: value.to_owned(),
+        expected: format!("{expected} (the form this profile sends)"),
+    })
+}
+
 /// `3m 10s`, `1h 2m 0s`…
 pub(crate) fn human(d: time::Duration) -> String {
     let s = d.whole_seconds().unsigned_abs();

@@ -110,6 +110,34 @@ pub enum Error {
         /// The certificate (subject and serial) or key used.
         certificate: String,
     },
+    /// The signer's key is too weak to trust (an RSA key below 2048 bits), whatever the signature.
+    #[error("{header} header: the key of {certificate} is refused: {why}")]
+    WeakKey {
+        /// The signature header.
+        header: String,
+        /// The certificate (subject and serial) or key.
+        certificate: String,
+        /// The key and the minimum accepted.
+        why: String,
+    },
+    /// A header that must appear once appears several times: a bank refuses an ambiguous seal.
+    #[error("header {header} appears {count} times: a sealed request carries it once")]
+    DuplicateHeader {
+        /// The header name.
+        header: String,
+        /// How many field lines (or, for RFC 9421, signatures with the same label) were found.
+        count: usize,
+    },
+    /// The signer's certificate is not what the profile requires (eIDAS content, CA flag).
+    #[error("certificate {certificate} cannot seal under profile {profile}: {why}")]
+    NotASealCertificate {
+        /// The certificate (subject and serial).
+        certificate: String,
+        /// The profile.
+        profile: String,
+        /// What is missing or wrong.
+        why: String,
+    },
     /// The keyId's serial number is not the certificate's.
     #[error("{header} header: keyId serial {key_id_serial} does not match the certificate serial {cert_serial}")]
     KeyIdSerialMismatch {
@@ -227,6 +255,14 @@ pub enum Error {
         /// What is needed.
         what: String,
     },
+    /// A signing option that would sign something else than meant (see [`SignOptions`](crate::SignOptions)).
+    #[error("{why}")]
+    InvalidOption {
+        /// The [`SignOptions`](crate::SignOptions) field (`key_id`, `extra_covered`, `expires_in`).
+        option: &'static str,
+        /// What is wrong.
+        why: String,
+    },
     /// The key or certificate could not sign or be read.
     #[error(transparent)]
     Key(#[from] psd2_eidas::Error),
@@ -237,4 +273,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn malformed(header: &str, why: impl Into<String>) -> Error {
     Error::Malformed { header: header.to_owned(), why: why.into() }
+}
+
+/// The error for a failed public-key check: [`Error::WeakKey`] when the key itself was refused,
+/// `otherwise()` (a bad signature) for anything else.
+pub(crate) fn key_refused(
+    e: psd2_eidas::Error,
+    header: &str,
+    certificate: &str,
+    otherwise: impl FnOnce() -> Error,
+) -> Error {
+    match e {
+        psd2_eidas::Error::WeakKey { .. } => {
+            Error::WeakKey { header: header.into(), certificate: certificate.into(), why: e.to_string() }
+        }
+        _ => otherwise(),
+    }
 }

@@ -17,14 +17,11 @@
 //! use psd2_httpsig::profile::Profile;
 //! use psd2_httpsig::{SignOptions, VerifyOptions, sign, verify};
 //!
-//! // The QSealC key and certificate (in tests: made with openssl in a temporary directory).
-//! # let dir = tempfile::tempdir()?;
-//! # let (k, c) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
-//! # let st = std::process::Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=TPP/O=Example", "-days", "2"])
-//! #     .arg("-keyout").arg(&k).arg("-out").arg(&c).output()?;
-//! # assert!(st.status.success());
-//! let key = psd2_eidas::load::load_key(&k, None)?;
-//! let cert = psd2_eidas::load::load_certificates(&c, None)?.remove(0);
+//! // The QSealC key and certificate: here the repository's test QSealC (a PSD2 QSealC with
+//! // roles, from its test QTSP).
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs/rsa");
+//! let key = psd2_eidas::load::load_key(format!("{dir}/qseal.key").as_ref(), None)?;
+//! let cert = psd2_eidas::load::load_certificates(format!("{dir}/qseal.pem").as_ref(), None)?.remove(0);
 //! let profile = Profile::by_name("berlin-group")?;
 //! let mut req = http::Request::post("https://api.bank.example/v1/payments/sepa-credit-transfers")
 //!     .header("Content-Type", "application/json")
@@ -36,6 +33,8 @@
 //! // The bank's side.
 //! let ok = verify(profile, &req, &VerifyOptions::default())?;
 //! assert_eq!(ok.signing_string, signed.signing_string);
+//! assert!(ok.anchor.is_none()); // no trust anchors given: the chain was not checked
+//! println!("freshness: {}", ok.freshness); // berlin-group signs no time: "not checked: …"
 //! *req.body_mut() = b"{}".to_vec();
 //! assert!(verify(profile, &req, &VerifyOptions::default()).unwrap_err().to_string().contains("Digest"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -62,5 +61,6 @@ pub use error::{Error, Result};
 pub use message::{Message, request_target};
 pub use sign::{SignOptions, Signed, certificate_header_value, key_id_for, sign};
 pub use verify::{
-    DEFAULT_SKEW, Verified, VerifyOptions, check_issued_by, decode_certificate_header, rebuilt_signing_string, verify,
+    DEFAULT_SKEW, Freshness, Verified, VerifyOptions, check_issued_by, decode_certificate_header,
+    rebuilt_signing_string, verify,
 };

@@ -63,6 +63,16 @@ impl<'a> Message<'a> {
         Ok(self.values(name)?.map(|vs| vs.iter().map(|v| unfold(v)).collect::<Vec<_>>().join(", ")))
     }
 
+    /// The unfolded value of a header that must appear at most once: several field lines are
+    /// [`Error::DuplicateHeader`] (a verifier must not guess which one was meant).
+    pub fn single(&self, name: &str) -> Result<Option<String>> {
+        match self.values(name)? {
+            Some(vs) if vs.len() > 1 => Err(Error::DuplicateHeader { header: name.to_owned(), count: vs.len() }),
+            Some(vs) => Ok(vs.first().map(|v| unfold(v))),
+            None => Ok(None),
+        }
+    }
+
     /// True when the header is present.
     pub fn has(&self, name: &str) -> bool {
         self.headers.contains_key(name)

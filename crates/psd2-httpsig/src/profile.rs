@@ -101,8 +101,11 @@ pub enum KeyIdSource {
     BerlinGroup(KeyIdStyle),
     /// `SN=<serial>` only (ING token call).
     SerialOnly(KeyIdStyle),
-    /// Given by the caller; the text says what it is (`the https URL of the QSealC`).
+    /// Given by the caller; the text says what it is (the ING client id).
     Given(&'static str),
+    /// Given by the caller, and it must be an absolute `https` URL (STET: where the QSealC is
+    /// published); the text says what it is.
+    Url(&'static str),
     /// No keyId (Belfius PIS).
     None,
 }
@@ -153,6 +156,21 @@ pub struct Profile {
     pub key_id: KeyIdSource,
     /// How the certificate is sent, if it is.
     pub certificate_header: Option<CertificateHeader>,
+    /// What the verifier demands of the signer's certificate.
+    pub seal: SealRule,
+}
+
+/// What a verifier demands of the certificate a request is sealed with. A CA certificate is
+/// refused under every rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealRule {
+    /// A qualified seal certificate for PSD2: QcCompliance, QcType eseal and at least one PSD2
+    /// role (ETSI TS 119 495), as Berlin Group, STET and ING banks require.
+    Psd2QSealC,
+    /// Any end-entity certificate; one that is not a QSealC is accepted with a warning
+    /// (generic RFC 9421, Belfius whose sandbox seals with plain certificates).
+    AnyEndEntity,
 }
 
 const SHA256_DIGEST: DigestSpec = DigestSpec::Rfc3230 { algorithm: DigestAlgorithm::Sha256, token: "SHA-256" };
@@ -179,6 +197,7 @@ pub const BERLIN_GROUP: Profile = Profile {
         percent_spaces: true,
     }),
     certificate_header: Some(CertificateHeader::Base64Der),
+    seal: SealRule::Psd2QSealC,
 };
 
 /// Belfius fallback interface (RTS Art. 33(6)): cavage-10 with ISO 8601 `Date` and `SHA256=`.
@@ -198,6 +217,7 @@ pub const BELFIUS_FALLBACK: Profile = Profile {
     ],
     key_id: BERLIN_GROUP.key_id,
     certificate_header: None,
+    seal: SealRule::AnyEndEntity,
 };
 
 /// Belfius PIS initiation: the JWS-like `Signature` header over the body.
@@ -211,6 +231,7 @@ pub const BELFIUS_PIS: Profile = Profile {
     covered: &[],
     key_id: KeyIdSource::None,
     certificate_header: None,
+    seal: SealRule::AnyEndEntity,
 };
 
 /// STET 1.4.x: keyId is the URL where the QSealC is published.
@@ -230,8 +251,9 @@ pub const STET: Profile = Profile {
         Cover::Always("x-request-id"),
         Cover::PrefixIfPresent("psu-"),
     ],
-    key_id: KeyIdSource::Given("the https URL where the QSealC is published (--key-id)"),
+    key_id: KeyIdSource::Url("the https URL where the QSealC is published (--key-id)"),
     certificate_header: None,
+    seal: SealRule::Psd2QSealC,
 };
 
 /// ING token call: `Authorization: Signature` with `SN=<HEX>` and the certificate as PEM.
@@ -250,6 +272,7 @@ pub const ING_TOKEN: Profile = Profile {
         percent_spaces: true,
     }),
     certificate_header: Some(CertificateHeader::PemOneLine),
+    seal: SealRule::Psd2QSealC,
 };
 
 /// ING calls after the token: `Signature` with the client id as keyId, no certificate.
@@ -263,6 +286,7 @@ pub const ING_CALL: Profile = Profile {
     covered: &[Cover::Always("(request-target)"), Cover::Always("date"), Cover::Always("digest")],
     key_id: KeyIdSource::Given("the client id (--key-id)"),
     certificate_header: None,
+    seal: SealRule::Psd2QSealC,
 };
 
 /// RFC 9421 with `Content-Digest` (RFC 9530).
@@ -282,6 +306,7 @@ pub const RFC9421: Profile = Profile {
     ],
     key_id: BERLIN_GROUP.key_id,
     certificate_header: Some(CertificateHeader::Base64Der),
+    seal: SealRule::AnyEndEntity,
 };
 
 /// Every built-in profile.

@@ -19,7 +19,7 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
-use psd2_eidas::{Curve, KeyKind, PublicKey, SignatureScheme, Signer};
+use psd2_eidas::{Curve, KeyKind, KeyPolicy, PublicKey, SignatureScheme, Signer};
 use sfv::{BareItem, FieldType as _, InnerList, Item, ListEntry, Parameters};
 
 use crate::error::{Error, Result, malformed};
@@ -121,8 +121,13 @@ pub fn hmac_sha256(secret: &[u8], base: &str) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), base.as_bytes()).as_ref().to_vec()
 }
 
-/// Verifies `sig` over `base`.
+/// Verifies `sig` over `base` under [`KeyPolicy::Strict`].
 pub fn verify(alg: Algorithm, key: VerifyingKey<'_>, base: &str, sig: &[u8]) -> Result<()> {
+    verify_with(KeyPolicy::Strict, alg, key, base, sig)
+}
+
+/// [`verify`] under an explicit [`KeyPolicy`] (old vectors with small RSA keys).
+pub fn verify_with(policy: KeyPolicy, alg: Algorithm, key: VerifyingKey<'_>, base: &str, sig: &[u8]) -> Result<()> {
     let bad = |what: &str| Error::BadSignature {
         header: SIGNATURE.into(),
         algorithm: alg.name().into(),
@@ -141,7 +146,11 @@ pub fn verify(alg: Algorithm, key: VerifyingKey<'_>, base: &str, sig: &[u8]) -> 
                     key: pk.kind().to_string(),
                 });
             }
-            pk.verify(scheme, base.as_bytes(), sig).map_err(|_| bad(&format!("a {} key", pk.kind())))
+            pk.verify_with(policy, scheme, base.as_bytes(), sig).map_err(|e| {
+                crate::error::key_refused(e, SIGNATURE, &format!("a {} key", pk.kind()), || {
+                    bad(&format!("a {} key", pk.kind()))
+                })
+            })
         }
         (None, VerifyingKey::Public(pk)) => Err(Error::AlgorithmMismatch {
             header: SIGNATURE_INPUT.into(),

@@ -109,6 +109,20 @@ pub fn certificate_header_value(cert: &Certificate, form: CertificateHeader) -> 
 /// The keyId the profile writes for this certificate, or the override.
 pub fn key_id_for(profile: &Profile, certificate: Option<&Certificate>, given: Option<&str>) -> Result<Option<String>> {
     if let Some(k) = given {
+        if let KeyIdSource::Url(what) = profile.key_id {
+            let uri: Option<http::Uri> = k.parse().ok();
+            let ok = uri.is_some_and(|u| u.scheme_str() == Some("https") && u.host().is_some_and(|h| !h.is_empty()));
+            if !ok {
+                return Err(Error::InvalidOption {
+                    option: "key_id",
+                    why: format!(
+                        "profile {} needs {what}; '{}' is not an absolute https URL",
+                        profile.name,
+                        k.escape_debug()
+                    ),
+                });
+            }
+        }
         return Ok(Some(k.to_owned()));
     }
     let need_cert = || Error::NeedsValue {
@@ -118,7 +132,7 @@ pub fn key_id_for(profile: &Profile, certificate: Option<&Certificate>, given: O
     Ok(match profile.key_id {
         KeyIdSource::BerlinGroup(style) => Some(style.key_id(certificate.ok_or_else(need_cert)?)),
         KeyIdSource::SerialOnly(style) => Some(style.serial_only(certificate.ok_or_else(need_cert)?)),
-        KeyIdSource::Given(what) => {
+        KeyIdSource::Given(what) | KeyIdSource::Url(what) => {
             return Err(Error::NeedsValue { profile: profile.name.into(), what: what.into() });
         }
         KeyIdSource::None => None,
@@ -147,6 +161,7 @@ pub fn sign<B: AsRef<[u8]>>(
             cert: cert.subject().to_display(),
         }));
     }
+    check_options(profile, req, opts)?;
     // Everything that needs the body is computed before the headers are borrowed mutably.
     let body = req.body().as_ref();
     let digest = profile.digest.map(|d| (d.header(), d.value(body)));
@@ -176,6 +191,28 @@ pub fn sign<B: AsRef<[u8]>>(
     let mut signed = sign_headers(profile, &method, &uri, req.headers_mut(), digest, pis, key, certificate, opts)?;
     signed.warnings = warnings;
     Ok(signed)
+}
+
+/// Refuses what would sign something other than what the caller meant: an empty covered
+/// component, a signature lifetime that is not positive, a given `Date` not in the profile's form.
+fn check_options<B>(profile: &Profile, req: &http::Request<B>, opts: &SignOptions) -> Result<()> {
+    if opts.extra_covered.iter().any(|c| c.trim().is_empty()) {
+        return Err(Error::InvalidOption { option: "extra_covered", why: "a covered component name is empty".into() });
+    }
+    if let Some(d) = opts.expires_in
+        && !d.is_positive()
+    {
+        return Err(Error::InvalidOption {
+            option: "expires_in",
+            why: format!("the signature lifetime must be positive, not {}s", d.whole_seconds()),
+        });
+    }
+    if let Some(form) = profile.date
+        && let Some(given) = Message::request(req).single("Date")?
+    {
+        crate::date::parse_form(form, &given)?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

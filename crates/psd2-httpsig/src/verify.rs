@@ -8,14 +8,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use psd2_eidas::Certificate;
+use psd2_eidas::qc::QcType;
+use psd2_eidas::{Certificate, KeyPolicy};
 use time::{Duration, OffsetDateTime};
 
 use crate::cavage::{self, SignatureParams};
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::profile::{DigestSpec, Format, KeyIdSource, Profile, TPP_SIGNATURE_CERTIFICATE};
+use crate::profile::{DigestSpec, Format, KeyIdSource, Profile, SealRule, TPP_SIGNATURE_CERTIFICATE};
 use crate::rfc9421::{self, Algorithm, VerifyingKey};
 
 /// Default clock-skew window for `Date` and `created`.
@@ -41,6 +42,12 @@ pub struct VerifyOptions {
     pub intermediates: Vec<Certificate>,
     /// The RFC 9421 label to check (default: the first in `Signature-Input`).
     pub rfc9421_label: Option<String>,
+    /// Which signer keys are accepted (default [`KeyPolicy::Strict`]: no RSA below 2048 bits).
+    pub key_policy: KeyPolicy,
+    /// Development only: a signer that is not what the profile's [`SealRule`] demands (not a
+    /// QSealC, no PSD2 role) is accepted, with a warning in [`Verified::warnings`], instead of
+    /// refused. A CA certificate is refused even so. Never set this where a seal is trusted.
+    pub dangerous_skip_eidas_checks: bool,
 }
 
 impl Default for VerifyOptions {
@@ -53,6 +60,8 @@ impl Default for VerifyOptions {
             ca: Vec::new(),
             intermediates: Vec::new(),
             rfc9421_label: None,
+            key_policy: KeyPolicy::Strict,
+            dangerous_skip_eidas_checks: false,
         }
     }
 }
@@ -75,6 +84,37 @@ pub struct Verified {
     pub algorithm: String,
     /// The digest header checked, if any.
     pub digest_header: Option<&'static str>,
+    /// Whether the request was shown to be fresh.
+    pub freshness: Freshness,
+    /// What was accepted although a strict bank may refuse it (keyId without `CA=`, a signer
+    /// that is not a QSealC under a profile that does not demand one, skipped eIDAS checks).
+    pub warnings: Vec<String>,
+}
+
+/// Whether [`verify`] could tell a fresh request from a replayed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Freshness {
+    /// A signed time (the covered `Date` header, or the `created` parameter) is within the
+    /// clock-skew window.
+    Checked {
+        /// `Date` or `created`.
+        signed: &'static str,
+    },
+    /// Nothing signed carries a time, so freshness could not be checked.
+    NotChecked {
+        /// Why.
+        why: &'static str,
+    },
+}
+
+impl std::fmt::Display for Freshness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Checked { signed } => write!(f, "checked: the signed {signed} is within the clock-skew window"),
+            Self::NotChecked { why } => write!(f, "not checked: {why}"),
+        }
+    }
 }
 
 fn describe(cert: &Certificate) -> String {
@@ -119,7 +159,7 @@ fn check_validity(msg: &Message<'_>, cert: &Certificate, opts: &VerifyOptions) -
 }
 
 fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOptions) -> Result<Certificate> {
-    let sent = match msg.combined(TPP_SIGNATURE_CERTIFICATE)? {
+    let sent = match msg.single(TPP_SIGNATURE_CERTIFICATE)? {
         Some(v) => Some(decode_certificate_header(&v)?),
         None => None,
     };
@@ -226,6 +266,91 @@ fn check_chain(cert: &Certificate, opts: &VerifyOptions) -> Result<Option<Certif
     check_issued_by(cert, &opts.intermediates, &opts.ca, opts.now).map(Some)
 }
 
+/// What the profile demands of the signer ([`SealRule`]); a CA certificate is always refused.
+/// Returns the warnings for what was accepted anyway.
+fn check_signer(profile: &Profile, cert: &Certificate, opts: &VerifyOptions) -> Result<Vec<String>> {
+    let refuse =
+        |why: String| Error::NotASealCertificate { certificate: describe(cert), profile: profile.name.into(), why };
+    if cert.parsed().map_err(|e| refuse(e.to_string()))?.is_ca() {
+        return Err(refuse(
+            "it is a CA certificate (basicConstraints CA:TRUE): a seal is made with an end-entity certificate".into(),
+        ));
+    }
+    let qc = cert.qc_statements().map_err(|e| refuse(e.to_string()))?.unwrap_or_default();
+    let roles = qc.psd2.as_ref().map(|p| p.roles()).unwrap_or_default();
+    let mut problems = Vec::new();
+    if !qc.types.contains(&QcType::Eseal) {
+        problems.push(if qc.types.contains(&QcType::Web) {
+            "it is a QWAC (QcType web), which authenticates TLS: a seal needs the QSealC (QcType eseal)".to_owned()
+        } else {
+            "it is not a QSealC (no QcType eseal, 0.4.0.1862.1.6.2)".to_owned()
+        });
+    } else if !qc.compliance {
+        problems.push("it is not a qualified certificate (no QcCompliance statement)".into());
+    }
+    if roles.is_empty() {
+        problems.push("it carries no PSD2 role (no ETSI TS 119 495 statement)".into());
+    }
+    if problems.is_empty() {
+        return Ok(Vec::new());
+    }
+    let why = problems.join("; ");
+    match profile.seal {
+        SealRule::Psd2QSealC if !opts.dangerous_skip_eidas_checks => Err(refuse(why)),
+        SealRule::Psd2QSealC => Ok(vec![format!("eIDAS checks skipped (dangerous): {why}")]),
+        _ => Ok(vec![format!("{why}; a PSD2 bank refuses such a seal")]),
+    }
+}
+
+/// A berlin-group keyId without `CA=`: accepted, with a warning.
+fn key_id_warning(profile: &Profile, key_id: &str) -> Option<String> {
+    let KeyIdSource::BerlinGroup(_) = profile.key_id else { return None };
+    match crate::keyid::parse(key_id) {
+        Some(p) if p.ca.is_none() => {
+            Some("keyId has no CA= part (issuer name): strict Berlin Group banks refuse it".into())
+        }
+        _ => None,
+    }
+}
+
+/// Refuses a second field line of any header a seal carries once (the signature, certificate,
+/// digest and `Date` headers), before anything else is checked; for RFC 9421, a label repeated.
+fn check_single_headers(profile: &Profile, msg: &Message<'_>) -> Result<()> {
+    let signature = match profile.format {
+        Format::Rfc9421 => None,
+        Format::BelfiusPis => Some("Signature"),
+        Format::Cavage(_) => Some(profile.signature_header()),
+    };
+    let names = [signature, Some(TPP_SIGNATURE_CERTIFICATE), profile.digest.map(DigestSpec::header), Some("Date")];
+    for name in names.into_iter().flatten() {
+        msg.single(name)?;
+    }
+    if profile.format == Format::Rfc9421 {
+        check_unique_labels(msg)?;
+    }
+    Ok(())
+}
+
+/// Refuses an RFC 9421 label that appears in more than one `Signature-Input` field line.
+fn check_unique_labels(msg: &Message<'_>) -> Result<()> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for line in msg.values(rfc9421::SIGNATURE_INPUT)?.unwrap_or_default() {
+        let Ok(dict) = sfv::Parser::new(line).parse::<sfv::Dictionary>() else { continue };
+        for (label, _) in &dict {
+            match seen.iter_mut().find(|(l, _)| l == label.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((label.as_str().to_owned(), 1)),
+            }
+        }
+    }
+    match seen.into_iter().find(|(_, n)| *n > 1) {
+        Some((label, count)) => {
+            Err(Error::DuplicateHeader { header: format!("{} (label {label})", rfc9421::SIGNATURE_INPUT), count })
+        }
+        None => Ok(()),
+    }
+}
+
 /// One sentence for a webpki path error, naming the certificate where it can.
 fn path_error(e: &webpki::Error, cert: &Certificate, intermediates: &[Certificate], now: OffsetDateTime) -> String {
     use webpki::Error as W;
@@ -265,7 +390,7 @@ fn path_error(e: &webpki::Error, cert: &Certificate, intermediates: &[Certificat
 fn check_digest(profile: &Profile, msg: &Message<'_>, body: &[u8]) -> Result<Option<&'static str>> {
     let Some(spec) = profile.digest else { return Ok(None) };
     let header = spec.header();
-    let value = msg.combined(header)?.ok_or_else(|| Error::MissingHeader {
+    let value = msg.single(header)?.ok_or_else(|| Error::MissingHeader {
         header: header.into(),
         why: format!("profile {} requires the body digest", profile.name),
     })?;
@@ -291,14 +416,36 @@ fn check_window(what: &str, value: &str, t: OffsetDateTime, opts: &VerifyOptions
     Ok(())
 }
 
-fn check_date(msg: &Message<'_>, covered: &[String], opts: &VerifyOptions) -> Result<()> {
-    match msg.combined("date")? {
-        Some(v) => check_window("Date", &v, crate::date::parse(&v)?, opts),
-        None if covered.iter().any(|c| c == "date") => {
-            Err(Error::MissingHeader { header: "Date".into(), why: "it is signed".into() })
+/// The `Date` header against the window (when present; required when covered) and, with
+/// `created`, that parameter; says whether a signed time proved the request fresh.
+fn check_fresh(msg: &Message<'_>, covered: &[String], created: Option<i64>, opts: &VerifyOptions) -> Result<Freshness> {
+    let date_signed = covered.iter().any(|c| c == "date");
+    let value = match msg.values("date")? {
+        Some(vs) if vs.len() > 1 => return Err(Error::DuplicateHeader { header: "Date".into(), count: vs.len() }),
+        other => other.and_then(|vs| vs.first().map(|v| crate::message::unfold(v))),
+    };
+    match value {
+        Some(v) => check_window("Date", &v, crate::date::parse(&v)?, opts)?,
+        None if date_signed => {
+            return Err(Error::MissingHeader { header: "Date".into(), why: "it is signed".into() });
         }
-        None => Ok(()),
+        None => {}
     }
+    if let Some(c) = created {
+        let t = OffsetDateTime::from_unix_timestamp(c).map_err(|_| Error::BadTime {
+            header: "created".into(),
+            value: c.to_string(),
+            expected: "Unix time".into(),
+        })?;
+        check_window("created", &c.to_string(), t, opts)?;
+    }
+    Ok(match (date_signed, created) {
+        (true, _) => Freshness::Checked { signed: "Date" },
+        (false, Some(_)) => Freshness::Checked { signed: "created" },
+        (false, None) => Freshness::NotChecked {
+            why: "the signature covers neither Date nor created, so a replayed request looks the same",
+        },
+    })
 }
 
 fn check_key_id(profile: &Profile, key_id: &str, cert: &Certificate, header: &str, opts: &VerifyOptions) -> Result<()> {
@@ -316,7 +463,7 @@ fn check_key_id(profile: &Profile, key_id: &str, cert: &Certificate, header: &st
         KeyIdSource::BerlinGroup(_) | KeyIdSource::SerialOnly(_) => {
             crate::keyid::check_berlin_group(key_id, cert, header)
         }
-        KeyIdSource::Given(_) => {
+        KeyIdSource::Given(_) | KeyIdSource::Url(_) => {
             // STET: a URL ending in _<SHA-256 fingerprint> pins the certificate.
             if let Some((_, tail)) = key_id.rsplit_once('_')
                 && tail.len() == 64
@@ -366,14 +513,16 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
     let msg = Message::request(req);
     let body = req.body().as_ref();
     let header = profile.signature_header();
+    check_single_headers(profile, &msg)?;
     if profile.format == Format::BelfiusPis {
-        let v = msg.combined("signature")?.ok_or_else(|| Error::MissingHeader {
+        let v = msg.single("Signature")?.ok_or_else(|| Error::MissingHeader {
             header: "Signature".into(),
             why: "profile belfius-pis signs the body".into(),
         })?;
         let cert = resolve_certificate(profile, &msg, opts)?;
+        let warnings = check_signer(profile, &cert, opts)?;
         let anchor = check_chain(&cert, opts)?;
-        let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert))?;
+        let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert), opts.key_policy)?;
         check_validity(&msg, &cert, opts)?;
         return Ok(Verified {
             signing_string: input,
@@ -383,29 +532,37 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             anchor,
             algorithm: "RS256".into(),
             digest_header: None,
+            freshness: Freshness::NotChecked { why: "profile belfius-pis signs the body only, with no time" },
+            warnings,
         });
     }
     let digest_header = check_digest(profile, &msg, body)?;
     match profile.format {
         Format::Cavage(_) => {
-            let v = msg.combined(header)?.ok_or_else(|| Error::MissingHeader {
+            let v = msg.single(header)?.ok_or_else(|| Error::MissingHeader {
                 header: header.into(),
                 why: format!("profile {} carries the signature there", profile.name),
             })?;
             let params = SignatureParams::parse(&v, header)?;
             let sig = params.signature_bytes(header)?;
             let cert = resolve_certificate(profile, &msg, opts)?;
+            let mut warnings = check_signer(profile, &cert, opts)?;
             let anchor = check_chain(&cert, opts)?;
             check_key_id(profile, &params.key_id, &cert, header, opts)?;
+            if opts.key_id.is_none() {
+                warnings.extend(key_id_warning(profile, &params.key_id));
+            }
             let covered = params.covered();
             check_covered(profile, &msg, &covered, header)?;
             let scheme = cavage::scheme_for(params.algorithm.as_deref(), cert.public_key().kind(), header)?;
             let signing_string = cavage::signing_string(&msg, &covered, params.created, params.expires)?;
             let sig = cavage::decode_signature(scheme, sig);
-            cert.public_key().verify(scheme, signing_string.as_bytes(), &sig).map_err(|_| Error::BadSignature {
-                header: header.into(),
-                algorithm: params.algorithm.clone().unwrap_or_else(|| scheme.name().into()),
-                certificate: describe(&cert),
+            cert.public_key().verify_with(opts.key_policy, scheme, signing_string.as_bytes(), &sig).map_err(|e| {
+                crate::error::key_refused(e, header, &describe(&cert), || Error::BadSignature {
+                    header: header.into(),
+                    algorithm: params.algorithm.clone().unwrap_or_else(|| scheme.name().into()),
+                    certificate: describe(&cert),
+                })
             })?;
             let now = opts.now.unix_timestamp();
             if let Some(e) = params.expires
@@ -413,15 +570,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             {
                 return Err(Error::Expired { header: header.into(), expires: e, now });
             }
-            check_date(&msg, &covered, opts)?;
-            if let Some(c) = params.created {
-                let t = OffsetDateTime::from_unix_timestamp(c).map_err(|_| Error::BadTime {
-                    header: "created".into(),
-                    value: c.to_string(),
-                    expected: "Unix time".into(),
-                })?;
-                check_window("created", &c.to_string(), t, opts)?;
-            }
+            let freshness = check_fresh(&msg, &covered, params.created, opts)?;
             check_validity(&msg, &cert, opts)?;
             Ok(Verified {
                 signing_string,
@@ -431,6 +580,8 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 certificate: cert,
                 anchor,
                 digest_header,
+                freshness,
+                warnings,
             })
         }
         Format::Rfc9421 => {
@@ -454,6 +605,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 })?,
             };
             let cert = resolve_certificate(profile, &msg, opts)?;
+            let warnings = check_signer(profile, &cert, opts)?;
             let anchor = check_chain(&cert, opts)?;
             let key_id = parsed.params.keyid()?.map(str::to_owned);
             match &key_id {
@@ -476,33 +628,32 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 None => Algorithm::for_key(cert.public_key().kind()),
             };
             let base = rfc9421::signature_base(&msg, &parsed.params)?;
-            rfc9421::verify(alg, VerifyingKey::Public(cert.public_key()), &base, &parsed.signature).map_err(
-                |e| match e {
-                    Error::BadSignature { .. } => Error::BadSignature {
-                        header: rfc9421::SIGNATURE.into(),
-                        algorithm: alg.name().into(),
-                        certificate: describe(&cert),
-                    },
-                    other => other,
+            rfc9421::verify_with(
+                opts.key_policy,
+                alg,
+                VerifyingKey::Public(cert.public_key()),
+                &base,
+                &parsed.signature,
+            )
+            .map_err(|e| match e {
+                Error::BadSignature { .. } => Error::BadSignature {
+                    header: rfc9421::SIGNATURE.into(),
+                    algorithm: alg.name().into(),
+                    certificate: describe(&cert),
                 },
-            )?;
+                other => other,
+            })?;
             let now = opts.now.unix_timestamp();
             if let Some(e) = parsed.params.expires()?
                 && e < now
             {
                 return Err(Error::Expired { header: rfc9421::SIGNATURE_INPUT.into(), expires: e, now });
             }
-            check_date(&msg, &covered, opts)?;
             let created = parsed.params.created()?.ok_or_else(|| Error::MissingParameter {
                 header: rfc9421::SIGNATURE_INPUT.into(),
                 param: "created".into(),
             })?;
-            let t = OffsetDateTime::from_unix_timestamp(created).map_err(|_| Error::BadTime {
-                header: "created".into(),
-                value: created.to_string(),
-                expected: "Unix time".into(),
-            })?;
-            check_window("Signature-Input created", &created.to_string(), t, opts)?;
+            let freshness = check_fresh(&msg, &covered, Some(created), opts)?;
             check_validity(&msg, &cert, opts)?;
             Ok(Verified {
                 signing_string: base,
@@ -512,6 +663,8 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 anchor,
                 algorithm: alg.name().into(),
                 digest_header,
+                freshness,
+                warnings,
             })
         }
         Format::BelfiusPis => Err(Error::Unsupported("unreachable profile format".into())),

@@ -12,7 +12,7 @@ use psd2_eidas::{Certificate, FileKey};
 use psd2_httpsig::keyid::{DnStyle, HexCase, KeyIdStyle, SerialForm};
 use psd2_httpsig::profile::Profile;
 use psd2_httpsig::profile::{self, PisEncoding};
-use psd2_httpsig::{Error, SignOptions, Signed, VerifyOptions, sign, verify};
+use psd2_httpsig::{Error, Freshness, SignOptions, Signed, VerifyOptions, sign, verify};
 use time::{Duration, OffsetDateTime};
 
 fn openssl(args: &[&str]) -> std::process::Output {
@@ -55,25 +55,54 @@ impl Pki {
         openssl(&["pkey", "-in", &key, "-pubout", "-out", &self.p(&format!("{name}.pub"))]);
     }
 
-    /// A self-signed certificate with this serial and a DN with spaces and organizationIdentifier.
+    /// A self-signed QSealC with this serial and a DN with spaces and organizationIdentifier.
     fn self_signed(&self, name: &str, ec: bool, serial: &str) -> Tpp {
         self.keygen(name, ec);
+        self.req_x509(name, serial, &self.ext_file(), "seal");
+        self.load(name)
+    }
+
+    /// A self-signed certificate whose extensions are exactly `ext` (openssl config lines), with
+    /// an RSA key of `bits`.
+    fn self_signed_ext(&self, name: &str, serial: &str, bits: u32, ext: &str) -> Tpp {
+        self.self_signed_cert(name, serial, bits, ext);
+        self.load(name)
+    }
+
+    /// [`Self::self_signed_ext`] without loading the key (`NAME.key`, `NAME.pem` are written).
+    fn self_signed_cert(&self, name: &str, serial: &str, bits: u32, ext: &str) -> Certificate {
+        let key = self.p(&format!("{name}.key"));
+        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", &format!("rsa_keygen_bits:{bits}"), "-out", &key]);
+        let cnf = self.p(&format!("{name}.cnf"));
+        std::fs::write(&cnf, format!("[req]\ndistinguished_name = dn\n[dn]\n[x]\n{ext}\n")).unwrap();
+        self.req_x509(name, serial, &cnf, "x");
+        psd2_eidas::load::load_certificates(&self.path(&format!("{name}.pem")), None).unwrap().remove(0)
+    }
+
+    /// `openssl req -x509` for the key `NAME.key`, writing `NAME.pem` with the TPP's DN and the
+    /// extensions of `section` in `cnf`.
+    fn req_x509(&self, name: &str, serial: &str, cnf: &str, section: &str) {
+        let (key, out) = (self.p(&format!("{name}.key")), self.p(&format!("{name}.pem")));
+        let dn = "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal";
         openssl(&[
             "req",
             "-x509",
             "-new",
             "-key",
-            &self.p(&format!("{name}.key")),
+            &key,
             "-out",
-            &self.p(&format!("{name}.pem")),
+            &out,
             "-days",
             "30",
             "-set_serial",
             serial,
             "-subj",
-            "/C=BE/O=Test TPP SA/organizationIdentifier=PSDBE-NBB-0999.888.777/CN=Test TPP Seal",
+            dn,
+            "-config",
+            cnf,
+            "-extensions",
+            section,
         ]);
-        self.load(name)
     }
 
     fn ca(&self) {
@@ -133,17 +162,17 @@ impl Pki {
             // An X.509 v3 end-entity certificate, as every QSealC is (webpki refuses v1).
             "-extfile",
             &self.ext_file(),
+            "-extensions",
+            "seal",
             "-out",
             &self.p(&format!("{name}.pem")),
         ]);
         self.load(name)
     }
 
-    /// The extensions of an issued seal certificate: not a CA, digitalSignature/nonRepudiation.
+    /// The extensions of a seal certificate (section `seal`, also a `req -config`): a PSD2 QSealC.
     fn ext_file(&self) -> String {
-        let p = self.p("leaf.ext");
-        std::fs::write(&p, "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, nonRepudiation\n").unwrap();
-        p
+        psd2_test_support::openssl::seal_config(self.dir.path()).display().to_string()
     }
 
     fn load(&self, name: &str) -> Tpp {
@@ -672,4 +701,143 @@ fn path_validation_refuses_what_a_bank_refuses() {
     let (req, _) = signed(bg, &ca_signer);
     let e = verify(bg, &req, &VerifyOptions { ca: ca.clone(), ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("is a CA certificate"), "{e}");
+}
+
+/// qcStatements of a PSD2 QWAC: as the QSealC's, with QcType web.
+const QWAC_QC_STATEMENTS: &str = "30623008060604008e4601013013060604008e4601063009060704008e46010603304106060400819827023037\
+                                  301330110607040081982701030c065053505f41490c184e6174696f6e616c2042616e6b206f662042656c\
+                                  6769756d0c0642452d4e4242";
+
+/// What may seal: under berlin-group, stet and ing only a QSealC with a PSD2 role; a CA never;
+/// a development flag relaxes the eIDAS part (with a warning), never the CA part.
+#[test]
+fn seal_certificate_rules() {
+    let pki = Pki::new();
+    let plain = pki.self_signed_ext("plain", "0x21", 2048, "basicConstraints = critical, CA:FALSE");
+    let qwac = pki.self_signed_ext(
+        "qwac",
+        "0x22",
+        2048,
+        &format!("basicConstraints = critical, CA:FALSE\nextendedKeyUsage = clientAuth\n1.3.6.1.5.5.7.1.3 = DER:{QWAC_QC_STATEMENTS}"),
+    );
+    let ca = pki.self_signed_ext("ca", "0x23", 2048, "basicConstraints = critical, CA:TRUE");
+    for p in [&profile::BERLIN_GROUP, &profile::STET, &profile::ING_TOKEN, &profile::ING_CALL] {
+        let (req, _) = signed(p, &plain);
+        let e = verify(p, &req, &vopts_for(p, &plain)).unwrap_err();
+        assert!(matches!(e, Error::NotASealCertificate { .. }), "{}: {e}", p.name);
+        assert!(e.to_string().contains("it is not a QSealC") && e.to_string().contains("no PSD2 role"), "{e}");
+        let dev = VerifyOptions { dangerous_skip_eidas_checks: true, ..vopts_for(p, &plain) };
+        let v = verify(p, &req, &dev).unwrap();
+        assert!(v.warnings.iter().any(|w| w.starts_with("eIDAS checks skipped (dangerous)")), "{:?}", v.warnings);
+
+        let (req, _) = signed(p, &qwac);
+        let e = verify(p, &req, &vopts_for(p, &qwac)).unwrap_err();
+        assert!(e.to_string().contains("it is a QWAC (QcType web)"), "{}: {e}", p.name);
+
+        let (req, _) = signed(p, &ca);
+        let dev = VerifyOptions { dangerous_skip_eidas_checks: true, ..vopts_for(p, &ca) };
+        let e = verify(p, &req, &dev).unwrap_err();
+        assert!(e.to_string().contains("it is a CA certificate"), "{}: {e}", p.name);
+    }
+    // Profiles without a QSealC rule accept the plain certificate, warning that a PSD2 bank would not.
+    for p in [&profile::RFC9421, &profile::BELFIUS_FALLBACK, &profile::BELFIUS_PIS] {
+        let (req, _) = signed(p, &plain);
+        let v = verify(p, &req, &vopts_for(p, &plain)).unwrap();
+        assert!(
+            v.warnings.iter().any(|w| w.contains("a PSD2 bank refuses such a seal")),
+            "{}: {:?}",
+            p.name,
+            v.warnings
+        );
+        let (req, _) = signed(p, &ca);
+        assert!(verify(p, &req, &vopts_for(p, &ca)).unwrap_err().to_string().contains("is a CA certificate"));
+    }
+}
+
+/// RSA below 2048 bits is refused for the key itself, whatever the signature; the legacy policy
+/// is an explicit opt-in. (This crate cannot load a 1024-bit private key: openssl signs.)
+#[test]
+fn rsa_1024_only_by_opt_in() {
+    let pki = Pki::new();
+    let ext = format!(
+        "basicConstraints = critical, CA:FALSE\n1.3.6.1.5.5.7.1.3 = DER:{}",
+        psd2_test_support::openssl::QSEALC_QC_STATEMENTS
+    );
+    // Same names and serial, so the keyId fits both.
+    let strong = pki.self_signed_ext("strong", "0x24", 2048, &ext);
+    let weak = pki.self_signed_cert("weak", "0x24", 1024, &ext);
+    let bg = &profile::BERLIN_GROUP;
+    let (mut req, s) = signed(bg, &strong);
+    std::fs::write(pki.path("sstr"), &s.signing_string).unwrap();
+    openssl(&["dgst", "-sha256", "-sign", &pki.p("weak.key"), "-out", &pki.p("weak.sig"), &pki.p("sstr")]);
+    let sig = STANDARD.encode(std::fs::read(pki.path("weak.sig")).unwrap());
+    let old = header(&req, "Signature").to_owned();
+    let head = &old[..old.find("signature=\"").unwrap()];
+    set(&mut req, "Signature", &format!("{head}signature=\"{sig}\""));
+    set(&mut req, "TPP-Signature-Certificate", &STANDARD.encode(weak.der()));
+    let e = verify(bg, &req, &VerifyOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::WeakKey { .. }), "{e}");
+    assert!(e.to_string().contains("an RSA-1024 key is refused: the minimum is RSA 2048 bits"), "{e}");
+    let legacy = VerifyOptions { key_policy: psd2_eidas::KeyPolicy::DangerousLegacyRsa1024, ..Default::default() };
+    let v = verify(bg, &req, &legacy).unwrap();
+    assert_eq!(v.certificate, weak);
+}
+
+/// A header that must appear once appears twice: refused, naming it.
+#[test]
+fn duplicate_headers_are_refused() {
+    let pki = Pki::new();
+    let tpp = pki.self_signed("rsa", false, "0x25");
+    let bg = &profile::BERLIN_GROUP;
+    for name in ["Signature", "TPP-Signature-Certificate", "Digest"] {
+        let (mut req, _) = signed(bg, &tpp);
+        let v = header(&req, name).to_owned();
+        req.headers_mut().append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), v.parse().unwrap());
+        let e = verify(bg, &req, &vopts_for(bg, &tpp)).unwrap_err();
+        assert!(matches!(&e, Error::DuplicateHeader { header, count: 2 } if header == name), "{name}: {e}");
+        assert_eq!(e.to_string(), format!("header {name} appears 2 times: a sealed request carries it once"));
+    }
+    let stet = &profile::STET;
+    let (mut req, _) = signed(stet, &tpp);
+    let v = header(&req, "Date").to_owned();
+    req.headers_mut().append("date", v.parse().unwrap());
+    let e = verify(stet, &req, &vopts_for(stet, &tpp)).unwrap_err();
+    assert!(matches!(&e, Error::DuplicateHeader { header, .. } if header == "Date"), "{e}");
+    // RFC 9421: the same label on two Signature-Input lines.
+    let rfc = &profile::RFC9421;
+    let (mut req, _) = signed(rfc, &tpp);
+    let v = header(&req, "Signature-Input").to_owned();
+    req.headers_mut().append("signature-input", v.parse().unwrap());
+    let e = verify(rfc, &req, &vopts_for(rfc, &tpp)).unwrap_err();
+    assert!(e.to_string().starts_with("header Signature-Input (label sig1) appears 2 times"), "{e}");
+}
+
+/// Verified says whether a signed time proved the request fresh; a berlin-group keyId without
+/// CA= is accepted with a warning.
+#[test]
+fn freshness_and_key_id_warnings() {
+    let pki = Pki::new();
+    let tpp = pki.self_signed("rsa", false, "0x26");
+    let cases: [(&Profile, Freshness); 4] = [
+        (&profile::BERLIN_GROUP, Freshness::NotChecked { why: "" }),
+        (&profile::STET, Freshness::Checked { signed: "Date" }),
+        (&profile::RFC9421, Freshness::Checked { signed: "created" }),
+        (&profile::BELFIUS_PIS, Freshness::NotChecked { why: "" }),
+    ];
+    for (p, want) in cases {
+        let (req, _) = signed(p, &tpp);
+        let v = verify(p, &req, &vopts_for(p, &tpp)).unwrap();
+        match (&v.freshness, &want) {
+            (Freshness::Checked { signed }, Freshness::Checked { signed: w }) => assert_eq!(signed, w, "{}", p.name),
+            (Freshness::NotChecked { why }, Freshness::NotChecked { .. }) => assert!(!why.is_empty()),
+            (got, _) => panic!("{}: {got}", p.name),
+        }
+        assert!(v.warnings.is_empty(), "{}: {:?}", p.name, v.warnings);
+    }
+    let bg = &profile::BERLIN_GROUP;
+    let o = SignOptions { key_id: Some(format!("SN={}", tpp.cert.serial_hex())), ..SignOptions::default() };
+    let mut req = request(BODY);
+    sign(bg, &mut req, &tpp.key, Some(&tpp.cert), &o).unwrap();
+    let v = verify(bg, &req, &VerifyOptions::default()).unwrap();
+    assert_eq!(v.warnings, ["keyId has no CA= part (issuer name): strict Berlin Group banks refuse it"]);
 }

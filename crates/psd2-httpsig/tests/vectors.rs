@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use psd2_eidas::{PublicKey, SignatureScheme, Signer};
+use psd2_eidas::{KeyPolicy, PublicKey, SignatureScheme, Signer};
 use psd2_httpsig::cavage::{self, SignatureParams};
 use psd2_httpsig::digest::{self, DigestAlgorithm};
 use psd2_httpsig::rfc9421::{self, Algorithm, VerifyingKey};
@@ -100,11 +100,15 @@ fn cavage10_signing_strings_and_signatures() {
         let built = cavage::signing_string(&msg, &params.covered(), None, None).unwrap();
         assert_eq!(built, file, "{id}: signing string");
         assert_eq!(built, case["signing_string"].as_str().unwrap(), "{id}");
-        // The signature verifies with the 1024-bit key (deterministic PKCS#1 v1.5).
+        // The signature verifies with the 1024-bit key (deterministic PKCS#1 v1.5), but only by
+        // the explicit legacy opt-in: the default policy refuses the key itself.
         let scheme = cavage::scheme_for(params.algorithm.as_deref(), pk.kind(), "Signature").unwrap();
         assert_eq!(scheme, SignatureScheme::RsaPkcs1Sha256);
         let sig = params.signature_bytes("Signature").unwrap();
-        pk.verify(scheme, built.as_bytes(), &sig).unwrap();
+        let weak = pk.verify(scheme, built.as_bytes(), &sig).unwrap_err();
+        assert!(matches!(weak, psd2_eidas::Error::WeakKey { .. }), "{id}: {weak}");
+        assert_eq!(weak.to_string(), "an RSA-1024 key is refused: the minimum is RSA 2048 bits");
+        pk.verify_with(KeyPolicy::DangerousLegacyRsa1024, scheme, built.as_bytes(), &sig).unwrap();
         assert_eq!(STANDARD.encode(&sig), case["signature"].as_str().unwrap());
         // Serialising the parsed parameters gives the vector's header values back byte for byte.
         assert_eq!(params.to_header_value(), case["signature_header"].as_str().unwrap(), "{id}");
@@ -115,7 +119,10 @@ fn cavage10_signing_strings_and_signatures() {
         // A changed request no longer verifies.
         let mut other = built.clone();
         other.push(' ');
-        assert!(pk.verify(scheme, other.as_bytes(), &sig).is_err());
+        assert!(matches!(
+            pk.verify_with(KeyPolicy::DangerousLegacyRsa1024, scheme, other.as_bytes(), &sig),
+            Err(psd2_eidas::Error::BadSignature)
+        ));
     }
 }
 
