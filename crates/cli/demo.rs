@@ -104,8 +104,9 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
 async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certificate) -> Result<(), CliError> {
     let secret = Secret::new(random_hex()?);
     let server = ServerIdentity::ephemeral().map_err(|e| CliError::input(format!("demo: sandbox: {e}")))?;
-    let config =
-        SandboxConfig::new(vec![anchor], server).with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone());
+    let config = SandboxConfig::new(vec![anchor], server)
+        .with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone())
+        .map_err(|e| CliError::input(format!("demo: {e}")))?;
     let sandbox = Sandbox::start(config, ([127, 0, 0, 1], 0).into())
         .await
         .map_err(|e| CliError::input(format!("demo: cannot start the sandbox: {e}")))?;

@@ -73,7 +73,7 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
             return Err(CliError::input("--client-secret-file and --qseal go with --client-id"));
         }
         let qseal = first_certificate(&args.test_certs.join("rsa").join("qseal.pem"))?;
-        config = config.with_demo_client(qseal);
+        config = config.with_demo_client(qseal).map_err(err)?;
     } else {
         if args.client_secret_file.len() != args.client_id.len() || args.qseal.len() != args.client_id.len() {
             return Err(CliError::input(
@@ -82,7 +82,7 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
         }
         for ((id, secret), qseal) in args.client_id.iter().zip(&args.client_secret_file).zip(&args.qseal) {
             let secret = Secret::from_file(secret)?;
-            config = config.with_client(id, secret, first_certificate(qseal)?);
+            config = config.with_client(id, secret, first_certificate(qseal)?).map_err(err)?;
         }
     }
     Ok(config)

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::util::bin;
+use crate::util::{bin, stderr};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -147,4 +147,44 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2), "--cert needs --key");
     let o = run(&["--ca", "/nonexistent/ca.pem"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn refused_clients_are_one_line_naming_the_client_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let qseal = s(&root().join("test-certs/rsa/qseal.pem"));
+    let qwac = s(&root().join("test-certs/rsa/qwac.pem"));
+    let client = |id: &str, secret: &Path, qseal: &str| {
+        ["--client-id", id, "--client-secret-file", &s(secret), "--qseal", qseal].map(str::to_owned)
+    };
+    let cases: [(Vec<String>, &str); 4] = [
+        (client("", &secret, &qseal).to_vec(), "client id \"\": the client id is empty"),
+        (
+            [client("tpp", &secret, &qseal), client("tpp", &secret, &qseal)].concat(),
+            "client id \"tpp\": the client id is onboarded twice",
+        ),
+        (client("tpp\u{7}", &empty, &qseal).to_vec(), "client id \"tpp\\u{7}\": the client secret is empty"),
+        (client("tpp", &secret, &qwac).to_vec(), "client id \"tpp\": the certificate registered as its QSealC, "),
+    ];
+    for (args, expected) in cases {
+        let o = bin()
+            .arg("sandbox")
+            .args(["--listen", "127.0.0.1:0", "--test-certs"])
+            .arg(root().join("test-certs"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("psd2-sign: sandbox configuration: "), "{err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains('\u{7}'));
+        assert!(o.stdout.is_empty());
+    }
 }
