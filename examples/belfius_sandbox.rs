@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // The sandbox trusts the test TPP root and knows the demo client's QSealC.
                 let tpp_ca = load::load_certificates(format!("{test_certs}/rsa/ca.pem").as_ref(), None)?;
                 let qseal = load::load_certificates(format!("{test_certs}/rsa/qseal.pem").as_ref(), None)?.remove(0);
-                let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal);
+                let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal)?;
                 let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
                 let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
                 let ca = sandbox.server_ca().cloned().into_iter().collect();

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The bank: the embedded sandbox, trusting the test TPP root, knowing the demo client.
     let tpp_ca = load::load_certificates(format!("{certs}/ca.pem").as_ref(), None)?;
     let qseal = load::load_certificates(format!("{certs}/qseal.pem").as_ref(), None)?.remove(0);
-    let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal);
+    let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal)?;
     let bank = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
     let url = format!("https://127.0.0.1:{}", bank.local_addr().port());
 

@@ -260,3 +260,43 @@ pub(crate) fn parse_std_duration(s: &str) -> Result<std::time::Duration, String>
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("'{s}': a time-out must be positive"))
 }
+
+/// SIGINT (Ctrl-C) and SIGTERM, listened to from [`Interrupt::listen`] on: a signal that
+/// arrives before [`Interrupt::recv`] is awaited is not lost, and none ends the process before
+/// the command has cleaned up.
+pub(crate) struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    /// Starts listening; call it inside the tokio runtime.
+    pub(crate) fn listen() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |e: std::io::Error| CliError::input(format!("cannot listen for Ctrl-C and SIGTERM: {e}"));
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+            term: signal(SignalKind::terminate()).map_err(err)?,
+        })
+    }
+
+    /// Waits for the first signal; returns its name and the usual exit status of a process it
+    /// ends (128 + the signal number: 130 for SIGINT, 143 for SIGTERM).
+    pub(crate) async fn recv(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            _ = self.int.recv() => ("SIGINT", 130),
+            _ = self.term.recv() => ("SIGTERM", 143),
+        }
+    }
+}
+
+/// A new directory in the temporary directory, mode 0700, named `prefix` plus random
+/// characters; removed when the returned value is dropped, unless `keep`.
+pub(crate) fn private_temp_dir(prefix: &str, keep: bool) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .disable_cleanup(keep)
+        .tempdir()
+}

@@ -3,7 +3,8 @@
 //! a QWAC and a QSealC for a fictitious TPP), the sandbox starts on 127.0.0.1 trusting that CA,
 //! and the same bank client that talks to Belfius and Banx runs every flow over mTLS.
 
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisA
 use psd2_eidas::{Identity, Secret, Signer};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
-use crate::common::CliError;
+use crate::common::{CliError, Interrupt, private_temp_dir};
 use crate::output::outln;
 
 /// Arguments of `demo` (none needed).
@@ -22,21 +23,13 @@ pub(crate) struct Args {
     /// Keep the temporary test PKI (its path is printed) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// Address the embedded sandbox bank listens on (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
 }
 
 const CLIENT_ID: &str = "demo-tpp";
 const REDIRECT: &str = "https://tpp.example.com/callback";
-
-/// Removes the temporary directory when the demo ends, however it ends.
-struct TempDir(PathBuf, bool);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if !self.1 {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 fn fail(what: &str) -> impl Fn(psd2_client::Error) -> CliError + '_ {
     move |e| CliError::check(format!("demo: {what}: {e}"))
@@ -46,23 +39,45 @@ fn step(area: &str, text: impl std::fmt::Display) -> Result<(), CliError> {
     outln!("  {area:<4} {text}")
 }
 
-/// Runs `demo`.
+/// Runs `demo`. The test PKI (it holds CA private keys) lives in a private temporary directory
+/// that is removed on every way out: success, an error, Ctrl-C or SIGTERM (unless `--keep`).
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
-    let dir = TempDir(std::env::temp_dir().join(format!("psd2-sign-demo-{}", random_hex()?)), args.keep);
-
-    outln!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank")?;
-    let (qwac, qseal, anchor) = test_pki(&dir.0)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(round_trip(qwac, qseal, anchor))?;
-    if args.keep {
-        outln!("test PKI kept in {}", dir.0.display())?;
+    let mut interrupt = runtime.block_on(async { Interrupt::listen() })?;
+    let dir = private_temp_dir("psd2-sign-demo-", args.keep)
+        .map_err(|e| CliError::input(format!("demo: cannot make a temporary directory: {e}")))?;
+    let kept = || if args.keep { format!("; test PKI kept in {}", dir.path().display()) } else { String::new() };
+
+    let result = runtime.block_on(async {
+        outln!("psd2-sign demo: AIS + PIS + CAF against the embedded sandbox bank")?;
+        let pki_dir = dir.path().to_path_buf();
+        let work = async {
+            let (qwac, qseal, anchor) = tokio::task::spawn_blocking(move || test_pki(&pki_dir))
+                .await
+                .map_err(|e| CliError::input(format!("demo: test PKI: {e}")))??;
+            round_trip(qwac, qseal, anchor, args.listen).await
+        };
+        tokio::select! {
+            r = work => r,
+            (name, code) = interrupt.recv() => Err(CliError { code, message: format!("demo: interrupted ({name})") }),
+        }
+    });
+    // The runtime waits for a test PKI still being made before the directory goes.
+    drop(runtime);
+    match result {
+        Ok(()) => {
+            if args.keep {
+                outln!("test PKI kept in {}", dir.path().display())?;
+            }
+            outln!("demo complete: every call succeeded")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(CliError { message: format!("{}{}", e.message, kept()), ..e }),
     }
-    outln!("demo complete: every call succeeded")?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A test CA, and a QWAC (all four roles) and a QSealC issued by it, as in-memory identities.
@@ -101,15 +116,21 @@ fn test_pki(dir: &Path) -> Result<(Identity, Identity, psd2_eidas::Certificate),
     Ok((qwac, qseal, ca.root_certificate().clone()))
 }
 
-async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certificate) -> Result<(), CliError> {
+async fn round_trip(
+    qwac: Identity,
+    qseal: Identity,
+    anchor: psd2_eidas::Certificate,
+    listen: SocketAddr,
+) -> Result<(), CliError> {
     let secret = Secret::new(random_hex()?);
     let server = ServerIdentity::ephemeral().map_err(|e| CliError::input(format!("demo: sandbox: {e}")))?;
-    let config =
-        SandboxConfig::new(vec![anchor], server).with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone());
-    let sandbox = Sandbox::start(config, ([127, 0, 0, 1], 0).into())
+    let config = SandboxConfig::new(vec![anchor], server)
+        .with_client(CLIENT_ID, secret.clone(), qseal.certificate().clone())
+        .map_err(|e| CliError::input(format!("demo: {e}")))?;
+    let sandbox = Sandbox::start(config, listen)
         .await
         .map_err(|e| CliError::input(format!("demo: cannot start the sandbox: {e}")))?;
-    let url = format!("https://127.0.0.1:{}", sandbox.local_addr().port());
+    let url = format!("https://{}", sandbox.local_addr());
     step("BANK", format!("sandbox listening on {url} (mTLS required, server CA trusted by name only)"))?;
     let server_ca = sandbox.server_ca().cloned().ok_or_else(|| CliError::input("demo: sandbox has no server CA"))?;
     let options = ClientOptions::new(Bank::Belfius, Environment::Custom(url), CLIENT_ID, REDIRECT)
@@ -204,7 +225,7 @@ async fn round_trip(qwac: Identity, qseal: Identity, anchor: psd2_eidas::Certifi
     Ok(())
 }
 
-/// 16 random bytes as hex (a temporary directory name, the demo client secret).
+/// 16 random bytes as hex (the demo client secret).
 fn random_hex() -> Result<String, CliError> {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).map_err(|_| CliError::input("no randomness"))?;

@@ -1,13 +1,15 @@
-//! `psd2-sign sandbox`: run the embedded sandbox bank (docs/sandbox-api.md) until Ctrl-C.
+//! `psd2-sign sandbox`: run the embedded sandbox bank (docs/sandbox-api.md) until Ctrl-C or
+//! SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use psd2_ca::store::{OutFile, write_files};
 use psd2_eidas::{Certificate, Secret};
 use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
 
-use crate::common::CliError;
+use crate::common::{CliError, Interrupt, private_temp_dir};
 use crate::output::outln;
 
 /// Arguments of `psd2-sign sandbox`.
@@ -40,8 +42,9 @@ pub(crate) struct Args {
     /// The committed test PKI directory the defaults come from.
     #[arg(long, value_name = "DIR", default_value = "test-certs")]
     test_certs: PathBuf,
-    /// Where to write the ephemeral server CA (PEM). Default: a file in the temporary directory.
-    #[arg(long, value_name = "FILE")]
+    /// Where to write the ephemeral server CA (PEM; replaced atomically if it exists). Default:
+    /// server-ca.pem in a new private temporary directory, removed when the sandbox stops.
+    #[arg(long, value_name = "FILE", conflicts_with = "cert")]
     server_ca_out: Option<PathBuf>,
 }
 
@@ -73,7 +76,7 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
             return Err(CliError::input("--client-secret-file and --qseal go with --client-id"));
         }
         let qseal = first_certificate(&args.test_certs.join("rsa").join("qseal.pem"))?;
-        config = config.with_demo_client(qseal);
+        config = config.with_demo_client(qseal).map_err(err)?;
     } else {
         if args.client_secret_file.len() != args.client_id.len() || args.qseal.len() != args.client_id.len() {
             return Err(CliError::input(
@@ -82,13 +85,46 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
         }
         for ((id, secret), qseal) in args.client_id.iter().zip(&args.client_secret_file).zip(&args.qseal) {
             let secret = Secret::from_file(secret)?;
-            config = config.with_client(id, secret, first_certificate(qseal)?);
+            config = config.with_client(id, secret, first_certificate(qseal)?).map_err(err)?;
         }
     }
     Ok(config)
 }
 
-/// Runs the sandbox until Ctrl-C.
+/// Where the ephemeral server CA was written; a private temporary directory is removed on drop.
+struct ServerCaFile {
+    path: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Writes the server CA to `out` atomically (a temporary file beside it, renamed over it; never
+/// onto a directory), or to `server-ca.pem` in a new private temporary directory (mode 0700, a
+/// random name, the file created new in it).
+fn write_server_ca(ca: &Certificate, out: Option<&Path>) -> Result<ServerCaFile, CliError> {
+    let pem = ca.to_pem();
+    if let Some(path) = out {
+        let shown = path.display().to_string().escape_debug().to_string();
+        if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(CliError::input(format!("--server-ca-out {shown}: is a directory, not a file name")));
+        }
+        write_files(&[OutFile::public(path, pem)], true).map_err(|e| {
+            let why = match e {
+                psd2_ca::Error::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            CliError::input(format!("--server-ca-out {shown}: cannot write the server CA: {why}"))
+        })?;
+        return Ok(ServerCaFile { path: path.to_path_buf(), _dir: None });
+    }
+    let err = |e: std::io::Error| CliError::input(format!("writing the server CA to a temporary directory: {e}"));
+    let dir = private_temp_dir("psd2-sign-sandbox-", false).map_err(err)?;
+    let path = dir.path().join("server-ca.pem");
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(err)?;
+    std::io::Write::write_all(&mut file, pem.as_bytes()).and_then(|()| file.sync_all()).map_err(err)?;
+    Ok(ServerCaFile { path, _dir: Some(dir) })
+}
+
+/// Runs the sandbox until Ctrl-C or SIGTERM.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let config = config(&args)?;
     let anchors: Vec<String> = config
@@ -106,17 +142,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError::input(format!("tokio runtime: {e}")))?;
     rt.block_on(async {
+        let mut interrupt = Interrupt::listen()?;
         let sandbox =
             Sandbox::start(config, args.listen).await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
-        let addr = sandbox.local_addr();
-        outln!("sandbox bank listening on https://{addr}")?;
-        if let Some(ca) = sandbox.server_ca() {
-            let path = args.server_ca_out.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("psd2-sign-sandbox-{}-server-ca.pem", addr.port()))
-            });
-            std::fs::write(&path, ca.to_pem())
-                .map_err(|e| CliError::input(format!("writing the server CA to {}: {e}", path.display())))?;
-            outln!("server CA (trust it explicitly, e.g. --ca): {}", path.display())?;
+        let server_ca = sandbox.server_ca().map(|ca| write_server_ca(ca, args.server_ca_out.as_deref())).transpose()?;
+        outln!("sandbox bank listening on https://{}", sandbox.local_addr())?;
+        if let Some(ca) = &server_ca {
+            outln!("server CA (trust it explicitly, e.g. --ca): {}", ca.path.display())?;
         }
         for a in &anchors {
             outln!("TPP trust anchor: {a}")?;
@@ -125,8 +157,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             outln!("client: {c}")?;
         }
         outln!("Ctrl-C to stop")?;
-        tokio::signal::ctrl_c().await.map_err(|e| CliError::input(format!("waiting for Ctrl-C: {e}")))?;
+        interrupt.recv().await;
         sandbox.shutdown().await.map_err(|e| CliError::input(format!("sandbox: {e}")))?;
+        drop(server_ca);
         outln!("sandbox stopped")?;
         Ok(ExitCode::SUCCESS)
     })

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::util::bin;
+use crate::util::{bin, stderr};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,7 +13,13 @@ fn root() -> PathBuf {
 
 /// Starts the sandbox; returns the child, its stdout reader and the lines up to "Ctrl-C to stop".
 fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>, Vec<String>) {
+    spawn_in(args, &std::env::temp_dir())
+}
+
+/// [`spawn`] with `TMPDIR` set to `tmp` for the child.
+fn spawn_in(args: &[&str], tmp: &Path) -> (Child, BufReader<ChildStdout>, Vec<String>) {
     let mut child = bin()
+        .env("TMPDIR", tmp)
         .arg("sandbox")
         .args(["--listen", "127.0.0.1:0", "--test-certs"])
         .arg(root().join("test-certs"))
@@ -63,8 +69,13 @@ fn curl_consent(url_host: &str, port: u16, extra: &[&str], with_cert: bool) -> (
 }
 
 /// SIGINT, then the exit status and the rest of stdout.
-fn interrupt(mut child: Child, mut out: BufReader<ChildStdout>) -> (std::process::ExitStatus, String) {
-    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+fn interrupt(child: Child, out: BufReader<ChildStdout>) -> (std::process::ExitStatus, String) {
+    signal(child, out, "-INT")
+}
+
+/// `kill SIGNAL`, then the exit status and the rest of stdout.
+fn signal(mut child: Child, mut out: BufReader<ChildStdout>, signal: &str) -> (std::process::ExitStatus, String) {
+    let st = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
     assert!(st.success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -129,17 +140,19 @@ fn given_server_identity_trust_anchor_and_client() {
     assert!(status.success());
 }
 
+/// Runs the sandbox on a free port with `--test-certs` and `args`, expecting it to exit.
+fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    bin()
+        .arg("sandbox")
+        .args(["--listen", "127.0.0.1:0", "--test-certs"])
+        .arg(root().join("test-certs"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn usage_errors_exit_2() {
-    let run = |args: &[&str]| {
-        bin()
-            .arg("sandbox")
-            .args(["--listen", "127.0.0.1:0", "--test-certs"])
-            .arg(root().join("test-certs"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let o = run(&["--client-id", "x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--client-secret-file"), "{o:?}");
@@ -147,4 +160,109 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2), "--cert needs --key");
     let o = run(&["--ca", "/nonexistent/ca.pem"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn refused_clients_are_one_line_naming_the_client_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let qseal = s(&root().join("test-certs/rsa/qseal.pem"));
+    let qwac = s(&root().join("test-certs/rsa/qwac.pem"));
+    let client = |id: &str, secret: &Path, qseal: &str| {
+        ["--client-id", id, "--client-secret-file", &s(secret), "--qseal", qseal].map(str::to_owned)
+    };
+    let cases: [(Vec<String>, &str); 4] = [
+        (client("", &secret, &qseal).to_vec(), "client id \"\": the client id is empty"),
+        (
+            [client("tpp", &secret, &qseal), client("tpp", &secret, &qseal)].concat(),
+            "client id \"tpp\": the client id is onboarded twice",
+        ),
+        (client("tpp\u{7}", &empty, &qseal).to_vec(), "client id \"tpp\\u{7}\": the client secret is empty"),
+        (client("tpp", &secret, &qwac).to_vec(), "client id \"tpp\": the certificate registered as its QSealC, "),
+    ];
+    for (args, expected) in cases {
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("psd2-sign: sandbox configuration: "), "{err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains('\u{7}'));
+        assert!(o.stdout.is_empty());
+    }
+}
+
+fn server_ca_path(lines: &[String]) -> PathBuf {
+    let l = lines.iter().find_map(|l| l.strip_prefix("server CA (trust it explicitly, e.g. --ca): ")).unwrap();
+    PathBuf::from(l)
+}
+
+#[test]
+fn default_server_ca_is_in_a_private_temporary_directory_removed_at_stop() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (child, out, lines) = spawn_in(&[], tmp.path());
+    let ca = server_ca_path(&lines);
+    let dir = ca.parent().unwrap();
+    assert_eq!(dir.parent().unwrap(), tmp.path(), "{lines:?}");
+    let name = dir.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("psd2-sign-sandbox-") && name.len() > "psd2-sign-sandbox-".len() + 4, "{name}");
+    assert_eq!(std::fs::metadata(dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(ca.file_name().unwrap(), "server-ca.pem");
+    let (ok, text) = curl_consent("127.0.0.1", port(&lines), &["--cacert", ca.to_str().unwrap()], true);
+    assert!(ok && text.starts_with("HTTP/1.1 200"), "{text}");
+    // a second sandbox gets another directory, and SIGTERM stops it as Ctrl-C does
+    let (child2, out2, lines2) = spawn_in(&[], tmp.path());
+    assert_ne!(server_ca_path(&lines2).parent(), Some(dir));
+    let (status, rest) = signal(child2, out2, "-TERM");
+    assert!(status.success() && rest.contains("sandbox stopped"), "{status} {rest}");
+    let (status, rest) = interrupt(child, out);
+    assert!(status.success() && rest.contains("sandbox stopped"), "{status} {rest}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the temporary directories are removed");
+}
+
+#[test]
+fn server_ca_out_replaces_a_symlink_atomically_and_refuses_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // A symlink at the path is replaced, not followed: the file it points to is untouched.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    let out_path = dir.path().join("ca.pem");
+    std::os::unix::fs::symlink(&victim, &out_path).unwrap();
+    let (child, out, lines) = spawn(&["--server-ca-out", out_path.to_str().unwrap()]);
+    assert_eq!(server_ca_path(&lines), out_path);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(std::fs::symlink_metadata(&out_path).unwrap().file_type().is_file());
+    assert!(std::fs::read_to_string(&out_path).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    let (status, _) = interrupt(child, out);
+    assert!(status.success());
+    assert!(out_path.exists(), "a file given with --server-ca-out stays");
+
+    // A directory is refused: one line, exit 2, nothing written into it.
+    let o = run(&[std::ffi::OsStr::new("--server-ca-out"), dir.path().as_os_str()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--server-ca-out") && err.contains("is a directory"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+
+    // With --cert there is no ephemeral CA to write.
+    let rsa = root().join("test-certs/rsa");
+    let o = bin()
+        .arg("sandbox")
+        .args(["--listen", "127.0.0.1:0", "--cert"])
+        .arg(rsa.join("qwac-chain.pem"))
+        .arg("--key")
+        .arg(rsa.join("qwac.key"))
+        .arg("--server-ca-out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

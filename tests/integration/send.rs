@@ -29,7 +29,8 @@ impl LocalBank {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let handle = runtime.block_on(async {
             let config = SandboxConfig::new(test_certs::tpp_anchors(), ServerIdentity::ephemeral().unwrap())
-                .with_demo_client(test_certs::certificate("rsa", "qseal.pem"));
+                .with_demo_client(test_certs::certificate("rsa", "qseal.pem"))
+                .unwrap();
             Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
         });
         let url = format!("https://127.0.0.1:{}", handle.local_addr().port());

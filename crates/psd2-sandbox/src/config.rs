@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use psd2_eidas::qc::QcType;
 use psd2_eidas::{Certificate, Secret};
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
-use super::error::Error;
+use super::error::{ClientProblem, Error};
 
 /// Client id registered by [`SandboxConfig::with_demo_client`].
 pub const DEMO_CLIENT_ID: &str = "psd2-sign-demo";
@@ -41,16 +42,42 @@ impl SandboxConfig {
         Self { tpp_trust_anchors, server, clients: HashMap::new(), accounts: demo_accounts(), clock: Clock::System }
     }
 
-    /// Onboards a TPP (builder style).
-    pub fn with_client(mut self, client_id: impl Into<String>, secret: Secret, qseal: Certificate) -> Self {
-        self.clients.insert(client_id.into(), RegisteredClient { secret, qseal });
-        self
+    /// Onboards a TPP (builder style). Refuses, naming the client id, an empty client id, a
+    /// client id onboarded already, an empty client secret and a QSealC that is a QWAC (see
+    /// [`RegisteredClient::check`]).
+    pub fn with_client(
+        mut self,
+        client_id: impl Into<String>,
+        secret: Secret,
+        qseal: Certificate,
+    ) -> Result<Self, Error> {
+        let client_id = client_id.into();
+        let client = RegisteredClient { secret, qseal };
+        client.check(&client_id)?;
+        if self.clients.contains_key(&client_id) {
+            return Err(Error::Client { client_id, problem: ClientProblem::DuplicateId });
+        }
+        self.clients.insert(client_id, client);
+        Ok(self)
     }
 
     /// Onboards the demo client [`DEMO_CLIENT_ID`] / [`DEMO_CLIENT_SECRET`] with this QSealC
-    /// (an RSA one: the Belfius PIS signature is RS256).
-    pub fn with_demo_client(self, qseal: Certificate) -> Self {
+    /// (an RSA one: the Belfius PIS signature is RS256); refused as [`with_client`](Self::with_client)
+    /// refuses.
+    pub fn with_demo_client(self, qseal: Certificate) -> Result<Self, Error> {
         self.with_client(DEMO_CLIENT_ID, Secret::new(DEMO_CLIENT_SECRET), qseal)
+    }
+
+    /// Checks every onboarded client ([`RegisteredClient::check`]); [`Sandbox::start`](crate::Sandbox::start)
+    /// calls it, so clients put into [`clients`](Self::clients) directly are checked too. The
+    /// first refusal, in client id order, is returned.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut ids: Vec<&String> = self.clients.keys().collect();
+        ids.sort();
+        for id in ids {
+            self.clients[id].check(id)?;
+        }
+        Ok(())
     }
 }
 
@@ -62,6 +89,59 @@ pub struct RegisteredClient {
     /// The registered QSealC: verifies PIS `Signature` headers; must carry PSP_PI for PIS, and
     /// its organizationIdentifier must equal the QWAC's.
     pub qseal: Certificate,
+}
+
+impl RegisteredClient {
+    /// Checks the client registered as `client_id`: the id and the secret are not empty (nor
+    /// only white space), and the QSealC is not a QWAC: its QcType is not web, and it does not
+    /// carry the serverAuth or clientAuth extended key usage without QcType eseal.
+    pub fn check(&self, client_id: &str) -> Result<(), Error> {
+        let refuse = |problem| Err(Error::Client { client_id: client_id.to_owned(), problem });
+        if client_id.trim().is_empty() {
+            return refuse(ClientProblem::EmptyId);
+        }
+        if self.secret.expose().trim().is_empty() {
+            return refuse(ClientProblem::EmptySecret);
+        }
+        if let Some(why) = qwac_evidence(&self.qseal).map_err(|e| Error::Client {
+            client_id: client_id.to_owned(),
+            problem: ClientProblem::UnreadableQseal(e.to_string()),
+        })? {
+            return refuse(ClientProblem::QwacAsQseal {
+                subject: escape_controls(&self.qseal.subject().to_display()),
+                why,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `s` with control characters escaped (`\u{1b}`, `\n`).
+fn escape_controls(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// Why `cert` is a QWAC rather than a QSealC, if it is one: QcType web, or the TLS extended key
+/// usages (serverAuth, clientAuth) without QcType eseal.
+fn qwac_evidence(cert: &Certificate) -> Result<Option<String>, psd2_eidas::Error> {
+    let types = cert.qc_statements()?.map(|q| q.types).unwrap_or_default();
+    if types.contains(&QcType::Web) {
+        return Ok(Some("QcType web".into()));
+    }
+    if types.contains(&QcType::Eseal) {
+        return Ok(None);
+    }
+    let parsed = cert.parsed()?;
+    let eku = parsed
+        .extended_key_usage()
+        .map_err(|e| psd2_eidas::Error::Certificate(format!("extendedKeyUsage extension: {e}")))?;
+    let tls: Vec<&str> = eku
+        .map(|e| [(e.value.server_auth, "serverAuth"), (e.value.client_auth, "clientAuth")])
+        .into_iter()
+        .flatten()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    Ok((!tls.is_empty()).then(|| format!("extendedKeyUsage {} and no QcType eseal", tls.join(", "))))
 }
 
 /// The server's TLS certificate chain and key, and the CA that made it when it is ephemeral.
@@ -321,6 +401,90 @@ mod tests {
         for bad in ["", "-1", "1.", ".5", "1.234", "1e3", "abc"] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
+    }
+
+    fn config() -> SandboxConfig {
+        SandboxConfig::new(psd2_test_support::certs::tpp_anchors(), ServerIdentity::ephemeral().unwrap())
+    }
+
+    fn qseal() -> Certificate {
+        psd2_test_support::certs::certificate("rsa", "qseal.pem")
+    }
+
+    fn refusal(r: Result<SandboxConfig, Error>) -> (ClientProblem, String) {
+        match r {
+            Err(e @ Error::Client { .. }) => {
+                let text = e.to_string();
+                let Error::Client { problem, .. } = e else { unreachable!() };
+                (problem, text)
+            }
+            other => panic!("expected a client refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn onboards_qseals_of_both_test_sets() {
+        let c = config().with_demo_client(qseal()).unwrap();
+        let c =
+            c.with_client("other", Secret::new("s"), psd2_test_support::certs::certificate("ec", "qseal.pem")).unwrap();
+        assert_eq!(c.clients.len(), 2);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_empty_client_ids() {
+        for id in ["", " \t"] {
+            let (p, text) = refusal(config().with_client(id, Secret::new("s"), qseal()));
+            assert_eq!(p, ClientProblem::EmptyId);
+            assert!(text.starts_with("sandbox configuration: client id \""), "{text}");
+            assert!(text.contains("the client id is empty"), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_duplicate_client_ids() {
+        let c = config().with_client("tpp-1", Secret::new("s"), qseal()).unwrap();
+        let (p, text) = refusal(c.with_client("tpp-1", Secret::new("t"), qseal()));
+        assert_eq!(p, ClientProblem::DuplicateId);
+        assert_eq!(text, "sandbox configuration: client id \"tpp-1\": the client id is onboarded twice");
+    }
+
+    #[test]
+    fn refuses_empty_client_secrets_naming_the_escaped_client_id() {
+        let (p, text) = refusal(config().with_client("tpp\u{1b}[31m", Secret::new(""), qseal()));
+        assert_eq!(p, ClientProblem::EmptySecret);
+        assert_eq!(text, "sandbox configuration: client id \"tpp\\u{1b}[31m\": the client secret is empty");
+        assert!(!text.contains('\u{1b}'));
+        let (p, _) = refusal(config().with_client("tpp", Secret::new("  "), qseal()));
+        assert_eq!(p, ClientProblem::EmptySecret);
+    }
+
+    #[test]
+    fn refuses_a_qwac_as_qseal() {
+        // QcType web
+        let qwac = psd2_test_support::certs::certificate("rsa", "qwac.pem");
+        let (p, text) = refusal(config().with_client("tpp", Secret::new("s"), qwac));
+        assert!(matches!(&p, ClientProblem::QwacAsQseal { why, .. } if why == "QcType web"), "{p:?}");
+        assert!(
+            text.starts_with("sandbox configuration: client id \"tpp\": the certificate registered as its QSealC, ")
+        );
+        assert!(text.contains("is a QWAC (QcType web)"), "{text}");
+        // No qcStatements, extendedKeyUsage serverAuth: a TLS server certificate.
+        let tls = ServerIdentity::ephemeral().unwrap().chain()[0].clone();
+        let (p, text) = refusal(config().with_client("tpp", Secret::new("s"), tls));
+        assert!(matches!(&p, ClientProblem::QwacAsQseal { .. }), "{p:?}");
+        assert!(text.contains("(extendedKeyUsage serverAuth and no QcType eseal)"), "{text}");
+    }
+
+    #[test]
+    fn validate_checks_clients_put_in_directly() {
+        let mut c = config();
+        c.clients.insert(String::new(), RegisteredClient { secret: Secret::new("s"), qseal: qseal() });
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, Error::Client { problem: ClientProblem::EmptyId, .. }), "{e}");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let started = rt.block_on(crate::Sandbox::start(c, "127.0.0.1:0".parse().unwrap()));
+        assert!(matches!(started, Err(Error::Client { .. })));
     }
 
     #[test]

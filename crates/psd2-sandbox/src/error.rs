@@ -26,6 +26,14 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("sandbox configuration: {0}")]
     Config(String),
+    /// An onboarded client is refused (see [`RegisteredClient::check`](crate::RegisteredClient::check)).
+    #[error("sandbox configuration: client id {}: {problem}", quoted(client_id))]
+    Client {
+        /// The client id as given.
+        client_id: String,
+        /// What is wrong.
+        problem: ClientProblem,
+    },
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -40,6 +48,39 @@ pub enum Error {
     /// The server task failed.
     #[error("sandbox server task: {0}")]
     Task(String),
+}
+
+/// What is wrong with an onboarded client ([`Error::Client`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientProblem {
+    /// The client id is empty or only white space.
+    #[error("the client id is empty")]
+    EmptyId,
+    /// The client id is onboarded already.
+    #[error("the client id is onboarded twice")]
+    DuplicateId,
+    /// The client secret is empty or only white space.
+    #[error("the client secret is empty")]
+    EmptySecret,
+    /// The certificate registered as the client's QSealC is a QWAC.
+    #[error(
+        "the certificate registered as its QSealC, {subject}, is a QWAC ({why}): register the TPP's QSealC (QcType eseal)"
+    )]
+    QwacAsQseal {
+        /// The certificate's subject, readable.
+        subject: String,
+        /// The evidence: `QcType web`, or the TLS extended key usages without QcType eseal.
+        why: String,
+    },
+    /// The registered QSealC's extensions cannot be decoded.
+    #[error("the registered QSealC cannot be read: {0}")]
+    UnreadableQseal(String),
+}
+
+/// `s` in double quotes with control characters (and quotes, backslashes) escaped.
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
 }
 
 /// An error answer: status and the contract's body

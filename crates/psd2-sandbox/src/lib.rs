@@ -21,6 +21,7 @@ mod caf;
 mod config;
 mod consent;
 mod error;
+mod iban;
 mod pis;
 mod server;
 mod state;
@@ -31,5 +32,5 @@ pub use config::{
     Account, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, RegisteredClient, SandboxConfig, ServerIdentity,
     Transaction, demo_accounts, logical_id,
 };
-pub use error::Error;
+pub use error::{ClientProblem, Error};
 pub use server::{Sandbox, SandboxHandle};

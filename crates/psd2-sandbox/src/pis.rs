@@ -9,6 +9,7 @@ use psd2_httpsig::profile::Profile;
 
 use super::config::{RegisteredClient, format_cents, parse_cents};
 use super::error::ApiError;
+use super::iban::iban_problem;
 use super::state::{Authorization, CODE_TTL, Payment, Scope, random_token};
 use super::wire::{Body, Call, json};
 
@@ -58,6 +59,9 @@ pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>,
     check_signature(call, client)?;
     let body = call.json_body()?;
     let iban = text(&body, "/creditor_account/iban")?;
+    if let Some(problem) = iban_problem(iban) {
+        return Err(ApiError::invalid_input(format!("creditor_account.iban {iban:?} is not an IBAN: {problem}")));
+    }
     let name = text(&body, "/creditor_name")?;
     let amount = text(&body, "/instructed_amount/amount")?;
     let currency = text(&body, "/instructed_amount/currency")?;

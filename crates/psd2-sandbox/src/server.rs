@@ -39,7 +39,7 @@ const GRACE: Duration = Duration::from_secs(3);
 /// let qseal = psd2_eidas::load::load_certificates(format!("{certs}/rsa/qseal.pem").as_ref(), None)?.remove(0);
 /// let rt = tokio::runtime::Runtime::new()?;
 /// rt.block_on(async {
-///     let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal);
+///     let config = SandboxConfig::new(tpp_ca, ServerIdentity::ephemeral()?).with_demo_client(qseal)?;
 ///     let sandbox = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
 ///     let addr = sandbox.local_addr(); // https://127.0.0.1:PORT, trust sandbox.server_ca()
 ///     assert!(addr.port() != 0 && sandbox.server_ca().is_some());
@@ -52,9 +52,10 @@ const GRACE: Duration = Duration::from_secs(3);
 pub struct Sandbox;
 
 impl Sandbox {
-    /// Binds `addr` (port 0: any free port) and serves on the current tokio runtime until
+    /// Checks the configuration ([`SandboxConfig::validate`]), binds `addr` (port 0: any free port) and serves on the current tokio runtime until
     /// [`SandboxHandle::shutdown`] (or until the handle is dropped).
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> Result<SandboxHandle, Error> {
+        config.validate()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(&config)?));
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;

@@ -30,6 +30,7 @@ fn certs() -> PathBuf {
 fn demo_config() -> SandboxConfig {
     SandboxConfig::new(test_certs::tpp_anchors(), ServerIdentity::ephemeral().unwrap())
         .with_demo_client(test_certs::certificate("rsa", "qseal.pem"))
+        .unwrap()
 }
 
 fn identity(key: &Path, chain: &Path) -> Identity {
@@ -248,8 +249,12 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
 }
 
 fn payment_body(amount: &str) -> Vec<u8> {
+    payment_body_to("BE71096123456769", amount)
+}
+
+fn payment_body_to(iban: &str, amount: &str) -> Vec<u8> {
     serde_json::json!({
-        "creditor_account": {"iban": "BE71096123456769"},
+        "creditor_account": {"iban": iban},
         "creditor_name": "Jan Peeters",
         "instructed_amount": {"amount": amount, "currency": "EUR"},
         "endtoend_identification": "E2E-0001",
@@ -352,6 +357,28 @@ async fn pis_signature_missing_or_invalid_is_400_invalid_signature() {
     // garbage
     let got = body(initiate(&c, &base, b, Some("test".into()), &challenge).send().await.unwrap()).await;
     assert_error(&got, 400, "invalid_signature");
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pis_creditor_iban_failing_mod_97_is_400_invalid_input() {
+    let (sandbox, base) = start(Vec::new()).await;
+    let c = http(&test_qwac(), &sandbox);
+    let (_, challenge) = pkce();
+    // one digit of BE71096123456769 changed; then a foreign valid IBAN, accepted
+    for (iban, expected) in [("BE71096123456768", 400), ("BE71 0961 2345 6769", 400), ("DE89370400440532013000", 201)] {
+        let b = payment_body_to(iban, "1.00");
+        let sig = seal(&b, "rsa/qseal.key");
+        let got = body(initiate(&c, &base, b, Some(sig), &challenge).send().await.unwrap()).await;
+        if expected == 201 {
+            assert_eq!(got.0, StatusCode::CREATED, "{iban}: {}", got.2);
+            continue;
+        }
+        assert_error(&got, 400, "invalid_input");
+        assert_eq!(got.2["error_code"], "10002");
+        let d = got.2["error_description"].as_str().unwrap();
+        assert!(d.starts_with(&format!("creditor_account.iban {iban:?} is not an IBAN: ")), "{d}");
+    }
     sandbox.shutdown().await.unwrap();
 }
 
