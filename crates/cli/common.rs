@@ -45,6 +45,7 @@ pub(crate) fn with_hint(e: &psd2_eidas::Error) -> String {
     let hint = match e.root() {
         E::PasswordRequired { .. } => " (use --password-file FILE or set PSD2_SIGN_PASSWORD)",
         E::PinRequired { .. } => "; set PSD2_SIGN_PKCS11_PIN, or run on a terminal to be asked",
+        E::PinInUri => ", or set PSD2_SIGN_PKCS11_PIN",
         E::Pkcs11Module { path: None, .. } => {
             ": add '?module-path=/path/to/module.so' to the URI or set PSD2_SIGN_PKCS11_MODULE"
         }

@@ -25,23 +25,17 @@ pub(crate) enum Args {
         #[arg(long)]
         json: bool,
     },
-    /// Store a certificate on the token under the URI's object label and id (next to its key).
+    /// Store a certificate on the token next to its key (which must be the certificate's), under
+    /// the key's label and id; an identical certificate already there is not stored again.
     ImportCert {
-        /// Where to store it, e.g. `pkcs11:token=psd2-test;object=qseal;id=%01` (PIN from
-        /// pin-source or PSD2_SIGN_PKCS11_PIN).
+        /// The key it belongs to, e.g. `pkcs11:token=psd2-test;object=qseal;id=%01` (type `cert`
+        /// or none; PIN from pin-source or PSD2_SIGN_PKCS11_PIN).
         #[arg(value_name = "URI")]
         uri: String,
         /// The certificate file (PEM or DER; the first certificate is stored).
         #[arg(value_name = "CERT")]
         cert: PathBuf,
     },
-}
-
-fn with_module(uri: String, module: &Option<PathBuf>) -> String {
-    match module {
-        Some(m) if !uri.contains("module-path=") => format!("{uri}?module-path={}", m.display()),
-        _ => uri,
-    }
 }
 
 /// Runs `hsm`.
@@ -68,21 +62,30 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         }
         Args::List { module, token: Some(label), json } => {
-            let uri = with_module(format!("pkcs11:token={label}"), &module);
-            let objects = pkcs11::list_objects(&uri, &secrets)?;
+            // Built, not pasted: a label such as `a;object=b` stays one label.
+            let mut uri = pkcs11::Pkcs11Uri::default();
+            uri.token = Some(label);
+            uri.module_path = module.map(|m| m.display().to_string());
+            let objects = pkcs11::list_objects(&uri.to_string(), &secrets)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&objects).map_err(|e| CliError::input(e.to_string()))?)?;
             } else {
                 for o in objects {
-                    outln!("{:<8} {:<20} id={:<8} {:<30} {}", o.class, o.label, o.id, o.detail, o.uri)?;
+                    let label = o.label.escape_debug().to_string();
+                    let detail = o.detail.escape_debug().to_string();
+                    outln!("{:<8} {:<20} id={:<8} {:<30} {}", o.class.as_str(), label, o.id, detail, o.uri)?;
                 }
             }
         }
         Args::ImportCert { uri, cert } => {
             let certs = load::load_certificates(&cert, None)?;
-            let secrets = crate::common::env_secrets();
-            pkcs11::import_certificate(&uri, &certs[0], &secrets)?;
-            errln!("stored {} on {}", certs[0].subject(), psd2_eidas::redact_pin(&uri));
+            let subject = certs[0].subject().to_display();
+            match pkcs11::import_certificate(&uri, &certs[0], &secrets)? {
+                pkcs11::Imported::AlreadyPresent => {
+                    errln!("{subject} is already there: {}", psd2_eidas::redact_pin(&uri).escape_debug());
+                }
+                _ => errln!("stored {subject} on {}", psd2_eidas::redact_pin(&uri).escape_debug()),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -11,6 +11,9 @@ use softhsm::{Hsm, PIN, hsm, run};
 
 use crate::util::bin;
 
+/// A QSealC whose key is on no token.
+const ING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
+
 fn secrets() -> Secrets {
     Secrets::none().with_pin(Secret::new(PIN))
 }
@@ -118,9 +121,8 @@ fn errors_are_specific() {
     let e = |uri: &str, s: &Secrets| pkcs11::open_key(uri, s).unwrap_err();
     // This process is already logged in (PKCS#11 login state is per application), so a wrong
     // PIN is checked in a fresh process: the CLI, with the PIN from the environment.
-    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
     let out = bin()
-        .args(["inspect", ing, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
+        .args(["inspect", ING, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
         .env("PSD2_SIGN_PKCS11_PIN", "9999")
         .output()
         .unwrap();
@@ -130,7 +132,7 @@ fn errors_are_specific() {
     assert!(!stderr.contains("9999") && stderr.lines().count() == 1, "{stderr}");
     // The right PIN, and a key that does not belong to the certificate.
     let out = bin()
-        .args(["inspect", ing, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
+        .args(["inspect", ING, "--key", &format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}")])
         .env("PSD2_SIGN_PKCS11_PIN", PIN)
         .output()
         .unwrap();
@@ -157,7 +159,7 @@ fn errors_are_specific() {
 }
 
 #[test]
-fn hsm_list_and_import_cert() {
+fn hsm_list_shows_tokens_and_objects() {
     let _serial = softhsm::serial();
     let Some(h) = hsm() else { return };
     let m = h.module.display().to_string();
@@ -166,24 +168,293 @@ fn hsm_list_and_import_cert() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("token=psd2-test"));
 
-    let ing = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/psd2-certs/ing-sandbox-example-qsealc.pem");
-    let out =
-        cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;object=ing-cert;id=%09?module-path={m}"), ing]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = cli(&["hsm", "list", "--module", &m, "--token", "psd2-test", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let objects = v.as_array().unwrap();
     let find = |ty: &str, label: &str| objects.iter().find(|o| o["type"] == ty && o["label"] == label).cloned();
     assert!(find("private", "qseal-rsa").unwrap()["detail"].as_str().unwrap().contains("rsa 2048"));
-    assert_eq!(find("private", "qwac-ec").unwrap()["id"], "02");
-    let cert = find("cert", "ing-cert").unwrap();
-    assert!(cert["detail"].as_str().unwrap().contains("PSDNL-SBX-1234512345"), "{cert}");
-    assert_eq!(cert["uri"], "pkcs11:token=psd2-test;object=ing-cert;id=%09;type=cert");
-    // The certificate is found again through the library by the same label.
-    let certs =
-        pkcs11::find_certificates(&format!("pkcs11:token=psd2-test;object=ing-cert?module-path={m}"), &secrets())
-            .unwrap();
-    assert_eq!(certs[0].serial_hex(), "5e4299be");
+    let ec = find("private", "qwac-ec").unwrap();
+    assert_eq!(ec["id"], "02");
+    assert_eq!(ec["uri"], "pkcs11:token=psd2-test;object=qwac-ec;id=%02;type=private");
+    assert_eq!(find("public", "qwac-ec").unwrap()["uri"], "pkcs11:token=psd2-test;object=qwac-ec;id=%02;type=public");
+    // A token label is one attribute value, not pasted into the URI.
+    let out = cli(&["hsm", "list", "--module", &m, "--token", "psd2-test;object=qseal-rsa"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no PKCS#11 token with token 'psd2-test;object=qseal-rsa' (tokens present: psd2-test)"),
+        "{stderr}"
+    );
+}
+
+/// The certificate objects pkcs11-tool (OpenSC) sees on the shared token under `label`: their
+/// CKA_ID in hex.
+fn token_cert_ids(h: &Hsm, label: &str) -> Vec<String> {
+    let m = h.module.display().to_string();
+    let out = run(
+        "pkcs11-tool",
+        &["--module", &m, "--token-label", "psd2-test", "--list-objects", "--type", "cert"],
+        h.dir.path(),
+    );
+    out.split("Certificate Object")
+        .skip(1)
+        .filter(|block| block.lines().any(|l| l.trim() == format!("label:      {label}")))
+        .map(|block| {
+            let id = block.lines().find_map(|l| l.trim().strip_prefix("ID:"));
+            id.unwrap_or_default().trim().to_owned()
+        })
+        .collect()
+}
+
+/// A new P-256 key pair on the shared token (made by pkcs11-tool), with a QSealC for it.
+fn token_key_with_certificate(h: &Hsm, label: &str, id: &str, dir: &std::path::Path) -> String {
+    let m = h.module.display().to_string();
+    std::fs::create_dir_all(dir).unwrap();
+    let keygen = ["--keypairgen", "--key-type", "EC:prime256v1", "--id", id, "--label", label];
+    run(
+        "pkcs11-tool",
+        &[&["--module", &m, "--token-label", "psd2-test", "--login", "--pin", PIN][..], &keygen].concat(),
+        h.dir.path(),
+    );
+    qseal_for_token_key(&h.uri(label), dir)
+}
+
+#[test]
+fn import_cert_checks_the_key_and_stores_once() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let m = h.module.display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = token_key_with_certificate(h, "import-test", "20", dir.path());
+    let refused = |uri: &str, cert: &str, wanted: &str| {
+        let (ok, _, err) = cli(&["hsm", "import-cert", uri, cert]);
+        assert!(!ok && err.contains(wanted) && err.lines().count() == 1, "{uri}: {err}");
+        assert!(token_cert_ids(h, "import-test").is_empty(), "{uri}: nothing written");
+    };
+    // No object: which key would the certificate belong to?
+    refused(&format!("pkcs11:token=psd2-test?module-path={m}"), &cert, "name the key the certificate belongs to");
+    refused(&format!("pkcs11:token=psd2-test;type=cert?module-path={m}"), &cert, "'object=<label>' and/or 'id=<hex>'");
+    // The type says what is written: a certificate, not a private key.
+    refused(
+        &format!("pkcs11:token=psd2-test;object=import-test;type=private?module-path={m}"),
+        &cert,
+        "'type=private' names a private key, but the place a certificate is stored needs a certificate: use 'type=cert'",
+    );
+    // No key under that label; a key that is not the certificate's (RSA, and another P-256 key).
+    refused(
+        &format!("pkcs11:token=psd2-test;object=import-tes?module-path={m}"),
+        &cert,
+        "no private key with object 'import-tes' on PKCS#11 token 'psd2-test'",
+    );
+    refused(
+        &format!("pkcs11:token=psd2-test;object=import-test?module-path={m}"),
+        ING,
+        "does not match the certificate",
+    );
+    let other = token_key_with_certificate(h, "import-other", "21", &dir.path().join("other"));
+    refused(
+        &format!("pkcs11:token=psd2-test;object=import-test?module-path={m}"),
+        &other,
+        "does not match the certificate",
+    );
+    // Named by its label only, the certificate gets the key's id too.
+    let (ok, _, err) =
+        cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;object=import-test?module-path={m}"), &cert]);
+    assert!(ok && err.starts_with("stored "), "{err}");
+    assert_eq!(token_cert_ids(h, "import-test"), ["20"]);
+    // Again (by id, with type=cert): already there, nothing added, success.
+    for uri in ["object=import-test;id=%20;type=cert", "id=%20"] {
+        let (ok, _, err) =
+            cli(&["hsm", "import-cert", &format!("pkcs11:token=psd2-test;{uri}?module-path={m}"), &cert]);
+        assert!(ok && err.contains("is already there"), "{err}");
+    }
+    assert_eq!(token_cert_ids(h, "import-test"), ["20"]);
+    // The library finds it by the key's label, as a certificate reference.
+    let found = format!("pkcs11:token=psd2-test;object=import-test;type=cert?module-path={m}");
+    let certs = pkcs11::find_certificates(&found, &secrets()).unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_eq!(
+        certs[0].der(),
+        psd2_eidas::load::load_certificates(std::path::Path::new(&cert), None).unwrap()[0].der()
+    );
+    // A key reference is no certificate reference.
+    let err = pkcs11::find_certificates(&h.uri("import-test"), &secrets()).unwrap_err();
+    assert!(err.to_string().contains("'type=private' names a private key, but a certificate reference"), "{err}");
+}
+
+#[test]
+fn import_cert_proves_an_ec_key_without_public_key_by_a_signature() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let m = h.module.display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = token_key_with_certificate(h, "no-pub", "22", dir.path());
+    let p11 = ["--module", &m, "--token-label", "psd2-test", "--login", "--pin", PIN];
+    run(
+        "pkcs11-tool",
+        &[&p11[..], &["--delete-object", "--type", "pubkey", "--label", "no-pub"]].concat(),
+        h.dir.path(),
+    );
+    // Without a public key object or certificate the key cannot be used…
+    let err = pkcs11::open_key(&h.uri("no-pub"), &secrets()).unwrap_err();
+    assert!(err.to_string().contains("cannot read the public key"), "{err}");
+    // …and a certificate for another key (RSA; another P-256 key) is refused.
+    let uri = format!("pkcs11:token=psd2-test;object=no-pub?module-path={m}");
+    let other = token_key_with_certificate(h, "no-pub-other", "23", &dir.path().join("other"));
+    for wrong in [ING, other.as_str()] {
+        let (ok, _, err) = cli(&["hsm", "import-cert", &uri, wrong]);
+        assert!(!ok && err.contains("does not match the certificate"), "{err}");
+    }
+    assert!(token_cert_ids(h, "no-pub").is_empty());
+    // Its own certificate is proven by a signature of the token key, and makes the key usable.
+    let (ok, _, err) = cli(&["hsm", "import-cert", &uri, &cert]);
+    assert!(ok, "{err}");
+    assert_eq!(token_cert_ids(h, "no-pub"), ["22"]);
+    let k = pkcs11::open_key(&h.uri("no-pub"), &secrets()).unwrap();
+    let sig = k.sign(SignatureScheme::EcdsaP256Sha256, b"x").unwrap();
+    k.public_key().verify(SignatureScheme::EcdsaP256Sha256, b"x", &sig).unwrap();
+}
+
+#[test]
+fn uri_references_are_checked() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let m = h.module.display().to_string();
+    let fails = |args: &[&str], wanted: &str| {
+        let (ok, _, err) = cli(args);
+        assert!(!ok && err.contains(wanted) && err.lines().count() == 1, "{args:?}: {err}");
+        err
+    };
+    // A PIN in the URI is refused, points to the ways that keep it off the command line, and is
+    // not repeated.
+    for uri in [
+        format!("pkcs11:token=psd2-test;object=qseal-rsa?module-path={m}&pin-value=8642"),
+        format!("pkcs11:token=psd2-test;object=qseal-rsa;pin-value=8642?module-path={m}"),
+    ] {
+        for args in [
+            &["inspect", ING, "--key", &uri][..],
+            &["hsm", "import-cert", &uri, ING],
+            &[
+                "csr",
+                "--key",
+                &uri,
+                "--type",
+                "qseal",
+                "--org",
+                "X",
+                "--org-id",
+                "PSDBE-NBB-0999.888.777",
+                "--out",
+                "/nonexistent/x",
+            ],
+        ] {
+            let err = fails(args, "'pin-value' is refused");
+            assert!(
+                err.contains("pin-source=file:") && err.contains("PSD2_SIGN_PKCS11_PIN") && !err.contains("8642"),
+                "{err}"
+            );
+        }
+    }
+    // A certificate (or any other type) is no key.
+    for ty in ["cert", "public", "secret-key", "data"] {
+        let uri = format!("pkcs11:token=psd2-test;object=qwac-ec;type={ty}?module-path={m}");
+        fails(&["inspect", ING, "--key", &uri], &format!("'type={ty}' names"));
+    }
+    fails(
+        &["inspect", ING, "--key", &format!("pkcs11:token=psd2-test;object=qwac-ec;type=privkey?module-path={m}")],
+        "unknown 'type' value 'privkey'",
+    );
+    fails(
+        &["inspect", ING, "--key", &format!("pkcs11:token=psd2-test;label=qwac-ec?module-path={m}")],
+        "unknown path attribute 'label'",
+    );
+    fails(
+        &["inspect", ING, "--key", &format!("pkcs11:token=psd2-test;object=qwac-ec?module-path={m}&pin=1")],
+        "unknown query attribute 'pin'",
+    );
+}
+
+#[test]
+fn hsm_list_uris_keep_labels_with_uri_characters() {
+    let _serial = softhsm::serial();
+    let Some(h) = hsm() else { return };
+    let m = h.module.display().to_string();
+    // A token of its own (its own SoftHSM store, for the CLI processes only): the shared one
+    // keeps its plain label.
+    let store = tempfile::tempdir().unwrap();
+    let d = store.path();
+    std::fs::create_dir(d.join("tokens")).unwrap();
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", d.display()),
+    )
+    .unwrap();
+    let (token, label) = ("a;object=b %/=?&x", "k;id=%01 / ?x=y&é");
+    let tool = |cmd: &str, args: &[&str]| {
+        let out = std::process::Command::new(cmd).args(args).env("SOFTHSM2_CONF", &conf).output().unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    tool("softhsm2-util", &["--init-token", "--free", "--label", token, "--so-pin", "87654321", "--pin", PIN]);
+    tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            &m,
+            "--token-label",
+            token,
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--id",
+            "07",
+            "--label",
+            label,
+        ],
+    );
+    let psd2 =
+        |args: &[&str]| bin().args(args).env("SOFTHSM2_CONF", &conf).env("PSD2_SIGN_PKCS11_PIN", PIN).output().unwrap();
+    let out = psd2(&["hsm", "list", "--module", &m, "--token", token, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let objects = v.as_array().unwrap();
+    assert_eq!(objects.len(), 2, "{v}");
+    for o in objects {
+        assert_eq!(o["label"], label);
+        let uri = pkcs11::Pkcs11Uri::parse(o["uri"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (uri.token.as_deref(), uri.object.as_deref(), uri.id.as_deref()),
+            (Some(token), Some(label), Some(&[7u8][..]))
+        );
+    }
+    // The printed key URI names the key: the CLI signs a CSR with it.
+    let key = objects.iter().find(|o| o["type"] == "private").unwrap()["uri"].as_str().unwrap();
+    assert_eq!(
+        key,
+        "pkcs11:token=a%3Bobject%3Db%20%25%2F%3D%3F%26x;object=k%3Bid%3D%2501%20%2F%20%3Fx%3Dy%26%C3%A9;id=%07;type=private"
+    );
+    let csr = d.join("k.csr").display().to_string();
+    let key = format!("{key}?module-path={m}");
+    let out = psd2(&[
+        "csr",
+        "--key",
+        &key,
+        "--type",
+        "qseal",
+        "--org",
+        "Example TPP NV",
+        "--org-id",
+        "PSDBE-NBB-0999.888.777",
+        "--out",
+        &csr,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The text listing shows the same URIs.
+    let out = psd2(&["hsm", "list", "--module", &m, "--token", token]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(objects[0]["uri"].as_str().unwrap()));
 }
 
 /// Runs the CLI with the token's PIN in the environment; returns (success, stdout, stderr).

@@ -150,6 +150,12 @@ pub enum Error {
     /// A PKCS#11 URI that cannot be used.
     #[error("PKCS#11 URI: {0}")]
     Pkcs11Uri(String),
+    /// A PKCS#11 URI carrying the PIN itself (`pin-value`): refused, since a URI ends up on
+    /// command lines, in shell history, process listings and logs. The PIN is not kept.
+    #[error(
+        "PKCS#11 URI: 'pin-value' is refused: a PIN in a URI shows in process listings, shell history and logs; name a file holding it with 'pin-source=file:<path>' instead"
+    )]
+    PinInUri,
     /// The PKCS#11 module is missing or fails to load.
     #[error("PKCS#11 module{}: {reason}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Pkcs11Module {

@@ -177,7 +177,7 @@ impl Identity {
 fn pkcs11_key(uri: &str, secrets: &Secrets) -> Result<(Arc<dyn Signer>, Vec<Certificate>), Error> {
     let key = crate::pkcs11::open_key(uri, secrets)?;
     // The certificate next to the key, when the token has one.
-    let certs = crate::pkcs11::find_certificates(uri, secrets).unwrap_or_default();
+    let certs = crate::pkcs11::certificates_of_key(uri, secrets).unwrap_or_default();
     Ok((Arc::new(key), certs))
 }
 

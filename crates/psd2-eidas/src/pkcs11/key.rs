@@ -9,10 +9,10 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 
 use super::token::{Token, ck};
-use super::uri::{Pkcs11Uri, hex};
+use super::uri::{ObjectType, Pkcs11Uri, hex};
 use crate::der::{self, Tlv, tag};
 use crate::key::{Curve, OID_EC, OID_RSA};
-use crate::{Error, Pkcs11Code, PublicKey, SignatureScheme, Signer};
+use crate::{Certificate, Error, Pkcs11Code, PublicKey, SignatureScheme, Signer};
 
 /// A private key that stays in a PKCS#11 token.
 ///
@@ -47,30 +47,104 @@ pub(crate) fn template(uri: &Pkcs11Uri, class: ObjectClass) -> Vec<Attribute> {
     t
 }
 
+/// The one private key the URI's `object=`/`id=` select.
+fn find_private_key(token: &Token, uri: &Pkcs11Uri) -> Result<ObjectHandle, Error> {
+    if uri.object.is_none() && uri.id.is_none() {
+        return Err(Error::Pkcs11Uri("name the key with 'object=<label>' or 'id=<hex>'".into()));
+    }
+    let find = template(uri, ObjectClass::PRIVATE_KEY);
+    let found = token.with_session(|s| s.find_objects(&find))?;
+    match found.as_slice() {
+        [h] => Ok(*h),
+        [] => Err(Error::KeyNotFound {
+            wanted: format!("private key with {}", uri.describe_object()),
+            token: token.label().to_owned(),
+        }),
+        _ => Err(Error::Pkcs11Uri(format!(
+            "{} matches {} private keys; add 'id=' to choose one",
+            uri.describe(),
+            found.len()
+        ))),
+    }
+}
+
 impl Pkcs11Key {
     /// Finds the private key the URI names on `token`, and its public key (from the private key
     /// object for RSA, else from the public key object or certificate with the same id/label).
+    /// A `type` other than `private` is refused.
     pub(crate) fn open(token: Arc<Token>, uri: &Pkcs11Uri) -> Result<Self, Error> {
-        if uri.object.is_none() && uri.id.is_none() {
-            return Err(Error::Pkcs11Uri("name the key with 'object=<label>' or 'id=<hex>'".into()));
-        }
-        let not_found = || Error::KeyNotFound { wanted: uri.describe(), token: token.label().to_owned() };
-        let find = template(uri, ObjectClass::PRIVATE_KEY);
-        let found = token.with_session(|s| s.find_objects(&find))?;
-        let handle = match found.as_slice() {
-            [h] => *h,
-            [] => return Err(not_found()),
-            _ => {
-                return Err(Error::Pkcs11Uri(format!(
-                    "{} matches {} private keys; add 'id=' to choose one",
-                    uri.describe(),
-                    found.len()
-                )));
-            }
-        };
+        uri.require_type(ObjectType::Private, "a key reference")?;
+        let handle = find_private_key(&token, uri)?;
         let public = token.with_session(|s| Ok(public_key(s, handle, uri)))??;
+        Ok(Self::new(token, uri, handle, public))
+    }
+
+    /// The private key the URI names, for storing `cert` next to it: refused with
+    /// [`Error::KeyMismatch`] unless the certificate's public key is the key's. When the token
+    /// holds no public key for it (an EC key without public key object), a test signature made
+    /// by the token must verify with the certificate's key instead.
+    pub(crate) fn open_for_certificate(token: Arc<Token>, uri: &Pkcs11Uri, cert: &Certificate) -> Result<Self, Error> {
+        let handle = find_private_key(&token, uri)?;
+        let mismatch = |key: &Self| Error::KeyMismatch { key: key.describe(), cert: cert.subject().to_display() };
+        match token.with_session(|s| Ok(public_key(s, handle, uri)))? {
+            Ok(public) => {
+                let key = Self::new(token, uri, handle, public);
+                if key.public != *cert.public_key() {
+                    return Err(mismatch(&key));
+                }
+                Ok(key)
+            }
+            // An EC private key object carries no point: without a public key object (or a
+            // certificate) the token's signature has to tell.
+            Err(Error::UnsupportedKey(reason)) => {
+                let ec = token.with_session(|s| {
+                    let attrs = s.get_attributes(handle, &[AttributeType::KeyType])?;
+                    Ok(attrs.iter().any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::EC)))
+                })?;
+                if !ec {
+                    return Err(Error::UnsupportedKey(reason));
+                }
+                let key = Self::new(token, uri, handle, cert.public_key().clone());
+                if !matches!(cert.public_key().kind(), crate::KeyKind::Ec(_)) {
+                    return Err(mismatch(&key));
+                }
+                let challenge = b"psd2-sign: does this certificate belong to this key?";
+                let scheme = *key.schemes().first().ok_or_else(|| mismatch(&key))?;
+                // A key on another curve gives a signature of the wrong size.
+                let proven = match key.sign(scheme, challenge) {
+                    Ok(sig) => key.public.verify(scheme, challenge, &sig).is_ok(),
+                    Err(Error::Signing(_)) => false,
+                    Err(e) => return Err(e),
+                };
+                if !proven {
+                    return Err(mismatch(&key));
+                }
+                Ok(key)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn new(token: Arc<Token>, uri: &Pkcs11Uri, handle: ObjectHandle, public: PublicKey) -> Self {
         let label = format!("pkcs11 {}", uri.describe());
-        Ok(Self { token, handle: std::sync::RwLock::new(handle), find, public, label })
+        let find = template(uri, ObjectClass::PRIVATE_KEY);
+        Self { token, handle: std::sync::RwLock::new(handle), find, public, label }
+    }
+
+    /// The key's CKA_LABEL and CKA_ID (empty when the token has none).
+    pub(crate) fn label_and_id(&self) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let handle = *self.handle.read().map_err(|_| poisoned())?;
+        self.token.with_session(|s| {
+            let (mut label, mut id) = (Vec::new(), Vec::new());
+            for a in s.get_attributes(handle, &[AttributeType::Label, AttributeType::Id])? {
+                match a {
+                    Attribute::Label(l) => label = l,
+                    Attribute::Id(i) => id = i,
+                    _ => {}
+                }
+            }
+            Ok((label, id))
+        })
     }
 
     /// The token the key lives on.
@@ -314,7 +388,7 @@ fn public_key(s: &Session, handle: ObjectHandle, uri: &Pkcs11Uri) -> Result<Publ
             && let Some(Attribute::Value(v)) =
                 s.get_attributes(cert, &[AttributeType::Value]).map_err(ck)?.into_iter().next()
         {
-            return Ok(crate::Certificate::from_der(&v)?.public_key().clone());
+            return Ok(Certificate::from_der(&v)?.public_key().clone());
         }
     }
     Err(Error::UnsupportedKey(format!(

@@ -29,20 +29,18 @@ use serde::Serialize;
 
 pub use key::Pkcs11Key;
 pub use token::Token;
-pub use uri::Pkcs11Uri;
+pub use uri::{ObjectType, Pkcs11Uri};
 
 use crate::{Certificate, Error, Secret, Secrets};
 use token::ck;
 
-/// The PIN for `uri`: `pin-source`, then `pin-value`, then [`Secrets::pin`], then the prompt
-/// (only when `need_pin`: a login is about to happen).
+/// The PIN for `uri`: `pin-source`, then [`Secrets::pin`], then the prompt (only when
+/// `need_pin`: a login is about to happen). A URI never carries the PIN itself: `pin-value` is
+/// refused when it is parsed.
 fn pin(uri: &Pkcs11Uri, secrets: &Secrets, need_pin: bool) -> Result<Option<Secret>, Error> {
     if let Some(src) = &uri.pin_source {
         let path = src.strip_prefix("file:").unwrap_or(src);
         return Secret::from_file(Path::new(path)).map(Some);
-    }
-    if let Some(p) = &uri.pin_value {
-        return Ok(Some(p.clone()));
     }
     Ok(secrets.pin_for(&uri.describe_token(), need_pin))
 }
@@ -64,12 +62,24 @@ pub fn open_key(uri: &str, secrets: &Secrets) -> Result<Pkcs11Key, Error> {
     Ok(key)
 }
 
-/// Reads the certificates the URI names (same `object=`/`id=` as the key).
+/// Reads the certificates the URI names (same `object=`/`id=` as the key). A `type` other
+/// than `cert` is refused.
 pub fn find_certificates(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
     let u = Pkcs11Uri::parse(uri)?;
-    let t = token(&u, secrets, false)?;
+    u.require_type(ObjectType::Cert, "a certificate reference")?;
+    certificates(&u, secrets)
+}
+
+/// The certificates stored next to the key `uri` names (under its label/id, whatever its
+/// `type=`).
+pub(crate) fn certificates_of_key(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+    certificates(&Pkcs11Uri::parse(uri)?, secrets)
+}
+
+fn certificates(u: &Pkcs11Uri, secrets: &Secrets) -> Result<Vec<Certificate>, Error> {
+    let t = token(u, secrets, false)?;
     let values = t.with_session(|s| {
-        let handles = s.find_objects(&key::template(&u, ObjectClass::CERTIFICATE))?;
+        let handles = s.find_objects(&key::template(u, ObjectClass::CERTIFICATE))?;
         let mut out = Vec::new();
         for h in handles {
             if let Some(Attribute::Value(v)) = s.get_attributes(h, &[AttributeType::Value])?.into_iter().next() {
@@ -79,10 +89,9 @@ pub fn find_certificates(uri: &str, secrets: &Secrets) -> Result<Vec<Certificate
         Ok(out)
     })?;
     if values.is_empty() {
-        return Err(Error::KeyNotFound {
-            wanted: format!("certificate for {}", u.describe()),
-            token: t.label().to_owned(),
-        });
+        let object = u.describe_object();
+        let wanted = if object.is_empty() { "certificate".into() } else { format!("certificate with {object}") };
+        return Err(Error::KeyNotFound { wanted, token: t.label().to_owned() });
     }
     let wanted = u.describe();
     tracing::info!(token = t.label(), wanted, certificates = values.len(), "PKCS#11 certificates read");
@@ -124,9 +133,9 @@ pub fn list_tokens(module: &Path) -> Result<Vec<TokenSummary>, Error> {
 /// An object as `hsm list --token` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectSummary {
-    /// `private`, `public` or `cert`.
-    #[serde(rename = "type")]
-    pub class: &'static str,
+    /// `private`, `public` or `cert` (serialised as the URI spells it).
+    #[serde(rename = "type", serialize_with = "as_uri_value")]
+    pub class: ObjectType,
     /// CKA_LABEL.
     pub label: String,
     /// CKA_ID, hex.
@@ -146,9 +155,9 @@ pub fn list_objects(uri: &str, secrets: &Secrets) -> Result<Vec<ObjectSummary>, 
     t.with_session(|s| {
         let mut out = Vec::new();
         for (class, name) in [
-            (ObjectClass::PRIVATE_KEY, "private"),
-            (ObjectClass::PUBLIC_KEY, "public"),
-            (ObjectClass::CERTIFICATE, "cert"),
+            (ObjectClass::PRIVATE_KEY, ObjectType::Private),
+            (ObjectClass::PUBLIC_KEY, ObjectType::Public),
+            (ObjectClass::CERTIFICATE, ObjectType::Cert),
         ] {
             for h in s.find_objects(&[Attribute::Class(class)])? {
                 let attrs = s.get_attribute_info_map(h, &[AttributeType::Label, AttributeType::Id])?;
@@ -186,7 +195,7 @@ pub fn list_objects(uri: &str, secrets: &Secrets) -> Result<Vec<ObjectSummary>, 
                         _ => String::new(),
                     }
                 };
-                let uri = uri::object_uri(&token_label, &label, &id, name);
+                let uri = Pkcs11Uri::for_object(&token_label, &label, &id, name).to_string();
                 out.push(ObjectSummary { class: name, label, id: uri::hex(&id), detail, uri });
             }
         }
@@ -194,28 +203,56 @@ pub fn list_objects(uri: &str, secrets: &Secrets) -> Result<Vec<ObjectSummary>, 
     })
 }
 
-/// Stores `cert` on the token next to its key: same `object=` label and `id=` as the URI.
-pub fn import_certificate(uri: &str, cert: &Certificate, secrets: &Secrets) -> Result<(), Error> {
+fn as_uri_value<S: serde::Serializer>(t: &ObjectType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+/// What [`import_certificate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Imported {
+    /// The certificate was stored.
+    Stored,
+    /// The same certificate was already stored next to the key: nothing was written.
+    AlreadyPresent,
+}
+
+/// Stores `cert` on the token next to its key: the private key the URI's `object=`/`id=` name
+/// must exist and be the certificate's ([`Error::KeyMismatch`] otherwise), and the certificate
+/// gets that key's label and id. A URI naming no object, or with a `type` other than `cert`
+/// (the type says what is written), is refused. An identical certificate already stored under
+/// that label and id is not stored twice.
+pub fn import_certificate(uri: &str, cert: &Certificate, secrets: &Secrets) -> Result<Imported, Error> {
     let u = Pkcs11Uri::parse(uri)?;
+    if u.object.is_none() && u.id.is_none() {
+        return Err(Error::Pkcs11Uri(
+            "name the key the certificate belongs to with 'object=<label>' and/or 'id=<hex>'".into(),
+        ));
+    }
+    u.require_type(ObjectType::Cert, "the place a certificate is stored")?;
     let t = token(&u, secrets, true)?;
-    let x = cert.parsed()?;
-    let s = t.rw_session()?;
-    let mut tmpl = vec![
+    let key = Pkcs11Key::open_for_certificate(t.clone(), &u, cert)?;
+    let (label, id) = key.label_and_id()?;
+    let mut same = vec![
         Attribute::Class(ObjectClass::CERTIFICATE),
+        Attribute::Value(cert.der().to_vec()),
+        Attribute::Label(label.clone()),
+        Attribute::Id(id.clone()),
+    ];
+    if !t.with_session(|s| s.find_objects(&same))?.is_empty() {
+        tracing::info!(token = t.label(), key = u.describe(), "PKCS#11 certificate already stored");
+        return Ok(Imported::AlreadyPresent);
+    }
+    let x = cert.parsed()?;
+    same.extend([
         Attribute::CertificateType(CertificateType::X_509),
         Attribute::Token(true),
         Attribute::Private(false),
-        Attribute::Value(cert.der().to_vec()),
         Attribute::Subject(cert.subject().der.clone()),
         Attribute::Issuer(cert.issuer().der.clone()),
         Attribute::SerialNumber(crate::der::write(crate::der::tag::INTEGER, x.tbs_certificate.raw_serial())),
-    ];
-    if let Some(o) = &u.object {
-        tmpl.push(Attribute::Label(o.as_bytes().to_vec()));
-    }
-    if let Some(i) = &u.id {
-        tmpl.push(Attribute::Id(i.clone()));
-    }
-    s.create_object(&tmpl).map_err(ck)?;
-    Ok(())
+    ]);
+    t.rw_session()?.create_object(&same).map_err(ck)?;
+    tracing::info!(token = t.label(), key = u.describe(), "PKCS#11 certificate stored");
+    Ok(Imported::Stored)
 }
