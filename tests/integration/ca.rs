@@ -4,6 +4,7 @@
 use psd2_test_support::{openssl, softhsm};
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use crate::util::{bin, run};
 
@@ -727,4 +728,23 @@ fn a_corrupted_ca_folder_is_one_line_naming_the_file() {
         assert!(err.contains(&copy), "{what}: names the CA directory's file: {err}");
         assert!(!err.contains("ca init"), "{what}: a damaged CA is not a missing one: {err}");
     }
+}
+
+#[test]
+fn concurrent_revocations_are_all_kept() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let certs: Vec<String> = (0..6).map(|i| format!("{}.pem", e.issue("qseal", &format!("c{i}"), &[]))).collect();
+    let children: Vec<_> = certs
+        .iter()
+        .map(|c| bin().args(["ca", "revoke", "--dir", &ca, c]).stdout(Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let mut expected: Vec<String> = certs.iter().map(|c| serial(c)).collect();
+    expected.sort();
+    let mut listed = crl_serials(&format!("{ca}/crl/qseal-ca.crl"));
+    listed.sort();
+    assert_eq!(listed, expected, "every revocation is in the last CRL written");
 }
