@@ -10,7 +10,7 @@ use psd2_ca::{
 };
 use psd2_eidas::{Role, load};
 
-use crate::common::CliError;
+use crate::common::{CliError, example_path};
 use crate::output::{errln, outln};
 
 /// `ca` subcommands.
@@ -139,7 +139,12 @@ pub(crate) struct CrlArgs {
 
 fn err(e: psd2_ca::Error) -> CliError {
     match e {
-        psd2_ca::Error::NotACa { .. } => CliError::input(format!("{e}; create one with `psd2-sign ca init --dir DIR`")),
+        // A missing or empty directory wants `ca init`; a damaged CA is only reported.
+        psd2_ca::Error::NotACa { ref path, .. }
+            if std::fs::read_dir(path).map_or(!path.exists(), |mut entries| entries.next().is_none()) =>
+        {
+            CliError::input(format!("{e}; create one with `psd2-sign ca init --dir DIR`"))
+        }
         psd2_ca::Error::Eidas(e) => CliError::from(e),
         other => CliError::input(other.to_string()),
     }
@@ -205,6 +210,7 @@ fn init(a: InitArgs) -> Result<ExitCode, CliError> {
 
 fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
     let kind: CertKind = a.kind.parse().map_err(err)?;
+    crate::common::check_out_file("--out", &a.out, &example_path(&a.out, kind.name()))?;
     let roles = parse_roles(&a.roles)?;
     let key = match (&a.key_type, &a.csr) {
         (Some(kt), _) => Some(SubjectKey::Generate(kt.parse::<KeyType>().map_err(err)?)),
@@ -243,6 +249,10 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
     req.key = key;
     let issued = ca.issue(&req).map_err(|e| match (&a.csr, e) {
         (Some(p), psd2_ca::Error::Csr(m)) => CliError::input(format!("{}: certificate request: {m}", p.display())),
+        (_, e @ psd2_ca::Error::OutlivesIssuer { .. }) => match a.days {
+            Some(days) => CliError::input(format!("--days {days}: {e}")),
+            None => CliError::input(format!("{e} (give a shorter --days)")),
+        },
         (_, other) => err(other),
     })?;
     for w in &issued.warnings {

@@ -54,6 +54,22 @@ pub(crate) fn with_hint(e: &psd2_eidas::Error) -> String {
     format!("{e}{hint}")
 }
 
+/// Refuses an output flag naming a directory (`DIR/` or an existing directory): `flag` names the
+/// flag and `example` a file path that would do.
+pub(crate) fn check_out_file(flag: &str, path: &std::path::Path, example: &str) -> Result<(), CliError> {
+    psd2_ca::store::check_file_path(path).map_err(|_| {
+        CliError::input(format!(
+            "{flag} {}: is a directory; a file path is wanted (e.g. {example})",
+            path.display().to_string().escape_debug()
+        ))
+    })
+}
+
+/// `name` inside the directory `dir` names, for [`check_out_file`]'s example.
+pub(crate) fn example_path(dir: &std::path::Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
 /// Where the password of PKCS#12 files and encrypted keys comes from.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PasswordArgs {

@@ -8,7 +8,7 @@ use psd2_ca::csr::CsrRequest;
 use psd2_ca::store::{OutFile, write_files};
 use psd2_eidas::{KeyRef, Signer};
 
-use crate::common::{CliError, PasswordArgs};
+use crate::common::{CliError, PasswordArgs, example_path};
 use crate::output::outln;
 
 /// Arguments of `csr`.
@@ -44,6 +44,7 @@ pub(crate) struct Args {
 pub(crate) fn run(a: Args) -> Result<ExitCode, CliError> {
     let err = |e: psd2_ca::Error| CliError::input(e.to_string());
     let kind = a.kind.parse().map_err(err)?;
+    crate::common::check_out_file("--out", &a.out, &example_path(&a.out, "request.csr"))?;
     psd2_ca::store::check_absent([a.out.as_path()]).map_err(err)?;
     let key_ref: KeyRef = a.key.parse()?;
     let secrets = a.password.secrets()?;

@@ -4,6 +4,7 @@
 use psd2_test_support::{openssl, softhsm};
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use crate::util::{bin, run};
 
@@ -210,19 +211,8 @@ fn openssl_csr_is_issued_and_own_csr_verifies() {
         // And the CA issues for it.
         e.issue(kind, &format!("own-{kind}"), &["--csr", &out]);
     }
-    let err = input_error(&[
-        "csr",
-        "--key",
-        &key,
-        "--type",
-        "qwac",
-        "--org",
-        "X",
-        "--org-id",
-        "PSDBE-NBB-1",
-        "--out",
-        &e.path("nodomain.csr"),
-    ]);
+    let nodomain = e.path("nodomain.csr");
+    let err = input_error(&csr_args(&key, "qwac", &nodomain, &[]));
     assert!(err.contains("domain"), "{err}");
     assert!(!Path::new(&e.path("nodomain.csr")).exists());
 }
@@ -468,4 +458,293 @@ fn init_force_replaces_the_ca_and_its_database() {
     let fresh = e.issue("qseal", "new", &[]);
     let (good, out) = e.verify(&fresh, &[]);
     assert!(good, "{out}");
+}
+
+/// `psd2-sign csr` for organisation `X`, `PSDBE-NBB-1`, then `extra` flags.
+fn csr_args<'a>(key: &'a str, kind: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["csr", "--key", key, "--type", kind, "--org", "X", "--org-id", "PSDBE-NBB-1", "--out", out];
+    v.extend(extra);
+    v
+}
+
+/// The serial numbers `openssl crl -text` lists in the DER CRL `crl`, lower case.
+fn crl_serials(crl: &str) -> Vec<String> {
+    let (good, text) = openssl::output(&["crl", "-inform", "DER", "-in", crl, "-noout", "-text"]);
+    assert!(good, "{text}");
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
+}
+
+fn serial(cert: &str) -> String {
+    psd2_eidas::load::load_certificates(Path::new(cert), None).unwrap().remove(0).serial_hex()
+}
+
+#[test]
+fn a_damaged_database_line_is_an_error_and_no_revocation_is_lost() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let first = e.issue("qseal", "first", &[]);
+    let second = e.issue("qseal", "second", &[]);
+    let third = e.issue("qseal", "third", &[]);
+    ok(&["ca", "revoke", "--dir", &ca, &format!("{first}.pem")]);
+    ok(&["ca", "revoke", "--dir", &ca, &format!("{second}.pem")]);
+    let crl = format!("{ca}/crl/qseal-ca.crl");
+    let both = vec![serial(&format!("{first}.pem")), serial(&format!("{second}.pem"))];
+    assert_eq!(crl_serials(&crl), both, "both revocations survive in the CRL");
+    // Rewriting the CRLs (a new process reading the database again) keeps them.
+    ok(&["ca", "crl", "--dir", &ca]);
+    assert_eq!(crl_serials(&crl), both);
+
+    // A bad timestamp on the second line: every command using the database names it.
+    let db = format!("{ca}/db/qseal-ca.revoked");
+    let good_db = std::fs::read_to_string(&db).unwrap();
+    let mut lines: Vec<String> = good_db.lines().map(String::from).collect();
+    lines[1] = lines[1].replacen(' ', " 17x", 1);
+    let damaged = lines.join("\n") + "\n";
+    std::fs::write(&db, &damaged).unwrap();
+    let crl_before = std::fs::read(&crl).unwrap();
+    for args in [vec!["ca", "crl", "--dir", &ca], vec!["ca", "revoke", "--dir", &ca, &format!("{third}.pem")]] {
+        let err = input_error(&args);
+        assert!(err.contains(&format!("{db}: line 2: bad revocation time '17x")), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&db).unwrap(), damaged, "the damaged database is not rewritten");
+    assert_eq!(std::fs::read(&crl).unwrap(), crl_before, "the CRL still lists both");
+    assert_eq!(crl_serials(&crl), both);
+
+    // Other damage: control characters (escaped in the message), a wrong field count, a bad
+    // serial; and an unknown kind in the issued database.
+    for (line, needle) in [
+        ("4a01 1780000000 CN=\u{1b}[2J", "line 3: contains control characters: '4a01 1780000000 CN=\\u{1b}[2J'"),
+        ("4a01 1780000000", "line 3: expected 3 fields"),
+        ("4g01 1780000000 CN=x", "line 3: bad serial number '4g01'"),
+    ] {
+        std::fs::write(&db, format!("{good_db}{line}\n")).unwrap();
+        let err = input_error(&["ca", "crl", "--dir", &ca]);
+        assert!(err.contains(&format!("{db}: {needle}")), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+    }
+    std::fs::write(&db, &good_db).unwrap();
+    let issued = format!("{ca}/db/qseal-ca.issued");
+    let issued_before = std::fs::read_to_string(&issued).unwrap();
+    std::fs::write(&issued, format!("{issued_before}4a01 qsig 1780000000 CN=x\n")).unwrap();
+    let out = e.path("fourth");
+    let mut args = vec!["ca", "issue", "--dir", &ca, "--type", "qseal", "--out", &out];
+    args.extend(TPP);
+    let err = input_error(&args);
+    assert!(err.contains(&format!("{issued}: line 4: unknown certificate kind 'qsig'")), "{err}");
+    assert!(!Path::new(&format!("{out}.pem")).exists());
+
+    // Repaired, the third revocation joins the other two.
+    std::fs::write(&issued, &issued_before).unwrap();
+    ok(&["ca", "revoke", "--dir", &ca, &format!("{third}.pem")]);
+    let mut all = both.clone();
+    all.push(serial(&format!("{third}.pem")));
+    assert_eq!(crl_serials(&crl), all);
+    let leftovers: Vec<_> = std::fs::read_dir(format!("{ca}/db"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn revoke_refuses_the_root() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let err = input_error(&["ca", "revoke", "--dir", &ca, &format!("{ca}/ca.pem")]);
+    assert!(err.contains("refusing to revoke the root CA certificate"), "{err}");
+    assert!(err.contains(&serial(&format!("{ca}/ca.pem"))), "{err}");
+    assert!(!Path::new(&format!("{ca}/db/root-ca.revoked")).exists(), "nothing recorded");
+    // An issuing CA can be revoked: it is listed in the root's CRL (the ARL).
+    ok(&["ca", "revoke", "--dir", &ca, &format!("{ca}/qwac-ca.pem")]);
+    assert_eq!(crl_serials(&format!("{ca}/crl/root-ca.crl")), vec![serial(&format!("{ca}/qwac-ca.pem"))]);
+}
+
+#[test]
+fn issue_refuses_a_certificate_outliving_its_issuing_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca").display().to_string();
+    ok(&["ca", "init", "--dir", &ca, "--key-type", "p256", "--days", "30"]);
+    let ca_cert = psd2_eidas::load::load_certificates(Path::new(&format!("{ca}/qseal-ca.pem")), None).unwrap();
+    let na = ca_cert[0].not_after();
+    let ca_date = format!("{} {:02}:{:02}:{:02} UTC", na.date(), na.hour(), na.minute(), na.second());
+    let out = tmp.path().join("seal").display().to_string();
+    for (days, needle) in [(Some("31"), "--days 31: a certificate valid for 31 days would expire "), (None, "365 days")]
+    {
+        let mut args = vec!["ca", "issue", "--dir", &ca, "--type", "qseal", "--out", &out];
+        args.extend(TPP);
+        if let Some(d) = days {
+            args.extend(["--days", d]);
+        }
+        let err = input_error(&args);
+        assert!(err.contains(needle), "{err}");
+        assert!(err.contains(&format!("after its issuing CA qseal-ca expires ({ca_date})")), "{err}");
+        // 30 days from the CA's notBefore; 29 once a second has passed since `ca init`.
+        assert!(
+            ["at most 30 days are possible", "at most 29 days are possible"].iter().any(|m| err.contains(m)),
+            "{err}"
+        );
+        assert!(!Path::new(&format!("{out}.pem")).exists(), "nothing issued");
+    }
+    // Within the CA's lifetime it is issued.
+    let mut args = vec!["ca", "issue", "--dir", &ca, "--type", "qseal", "--out", &out, "--days", "20"];
+    args.extend(TPP);
+    ok(&args);
+}
+
+#[test]
+fn out_naming_a_directory_is_refused() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let dir = e.path("outdir");
+    std::fs::create_dir(&dir).unwrap();
+    let key = format!("{ca}/qseal-ca.key");
+    for out in [format!("{dir}/"), dir.clone(), e.path("missing/")] {
+        let mut args = vec!["ca", "issue", "--dir", &ca, "--type", "qseal", "--out", &out];
+        args.extend(TPP);
+        let err = input_error(&args);
+        assert!(err.contains(&format!("--out {out}: is a directory; a file path is wanted")), "{err}");
+        let err = input_error(&csr_args(&key, "qseal", &out, &[]));
+        assert!(err.contains(&format!("--out {out}: is a directory; a file path is wanted")), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing written into the directory");
+    assert!(!Path::new(&e.path("missing")).exists());
+}
+
+#[test]
+fn csr_refuses_control_characters_like_ca_issue() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let key = format!("{ca}/qseal-ca.key");
+    let csr_out = e.path("r.csr");
+    let issue_out = e.path("r");
+    for (flag, value, shown) in [
+        (
+            "--org",
+            "Example\u{1b}[31m TPP",
+            "invalid organization name: 'Example\\u{1b}[31m TPP' contains control characters",
+        ),
+        ("--org-id", "PSDBE-NBB-1\n2", "invalid organizationIdentifier: 'PSDBE-NBB-1\\n2' contains control characters"),
+        ("--org", "Example TPP\n", "invalid organization name: 'Example TPP\\n' contains control characters"),
+        ("--country", "B\u{7}", "invalid country: 'B\\u{7}' contains control characters"),
+    ] {
+        let mut csr = csr_args(&key, "qseal", &csr_out, &[]);
+        let i = csr.iter().position(|a| *a == flag).map(|i| i + 1);
+        match i {
+            Some(i) => csr[i] = value,
+            None => csr.extend([flag, value]),
+        }
+        let csr_err = input_error(&csr);
+        assert!(csr_err.contains(shown), "{csr_err}");
+        assert!(!csr_err.chars().any(|c| c.is_control() && c != '\n'), "{csr_err:?}");
+        assert!(!Path::new(&csr_out).exists());
+        // ca issue says the same about the same value.
+        let mut issue = vec!["ca", "issue", "--dir", &ca, "--type", "qseal", "--out", &issue_out];
+        let mut tpp: Vec<&str> = TPP.to_vec();
+        match tpp.iter().position(|a| *a == flag) {
+            Some(i) => tpp[i + 1] = value,
+            None => tpp.extend([flag, value]),
+        }
+        issue.extend(tpp);
+        let issue_err = input_error(&issue);
+        assert!(issue_err.contains(shown), "{issue_err}");
+    }
+    // A domain with a control character, escaped too.
+    let err = input_error(&csr_args(&key, "qwac", &csr_out, &["--domain", "tpp\t.example.com"]));
+    assert!(err.contains("'tpp\\t.example.com'"), "{err}");
+}
+
+#[test]
+fn a_corrupted_ca_folder_is_one_line_naming_the_file() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let read = |f: &str| std::fs::read(format!("{ca}/{f}")).unwrap();
+    let key = read("qseal-ca.key");
+    let cert = read("qseal-ca.pem");
+    let copy = e.path("copy");
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        ("missing key", Box::new(|d| std::fs::remove_file(d.join("qwac-ca.key")).unwrap()), "qwac-ca.key is missing"),
+        ("missing root", Box::new(|d| std::fs::remove_file(d.join("ca.pem")).unwrap()), "ca.pem is missing"),
+        ("missing base-url", Box::new(|d| std::fs::remove_file(d.join("base-url")).unwrap()), "base-url is missing"),
+        (
+            "truncated key",
+            Box::new(move |d| std::fs::write(d.join("qseal-ca.key"), &key[..key.len() / 2]).unwrap()),
+            "qseal-ca.key: ",
+        ),
+        (
+            "truncated certificate",
+            Box::new(move |d| std::fs::write(d.join("qseal-ca.pem"), &cert[..cert.len() / 2]).unwrap()),
+            "qseal-ca.pem: ",
+        ),
+        (
+            "key where the certificate belongs",
+            Box::new(|d| std::fs::copy(d.join("ca.key"), d.join("qwac-ca.pem")).map(drop).unwrap()),
+            "qwac-ca.pem: contains no certificate",
+        ),
+        (
+            "certificate where the key belongs",
+            Box::new(|d| std::fs::copy(d.join("ca.pem"), d.join("ca.key")).map(drop).unwrap()),
+            "ca.key: contains no private key",
+        ),
+        (
+            "a directory where the key belongs",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("ca.key")).unwrap();
+                std::fs::create_dir(d.join("ca.key")).unwrap();
+            }),
+            "ca.key: is a directory",
+        ),
+        (
+            "a file where the database directory belongs",
+            Box::new(|d| {
+                std::fs::remove_dir_all(d.join("db")).unwrap();
+                std::fs::write(d.join("db"), "x").unwrap();
+            }),
+            "db: not a directory",
+        ),
+        (
+            "a directory where a database file belongs",
+            Box::new(|d| std::fs::create_dir_all(d.join("db/qseal-ca.revoked")).unwrap()),
+            "qseal-ca.revoked: ",
+        ),
+        (
+            "another CA's certificate",
+            Box::new(|d| std::fs::copy(d.join("qwac-ca.pem"), d.join("qseal-ca.pem")).map(drop).unwrap()),
+            "the qseal-ca key does not match its certificate",
+        ),
+    ];
+    for (what, damage, needle) in cases {
+        let _ = std::fs::remove_dir_all(&copy);
+        let o = std::process::Command::new("cp").args(["-a", &ca, &copy]).output().unwrap();
+        assert!(o.status.success());
+        damage(Path::new(&copy));
+        let err = input_error(&["ca", "crl", "--dir", &copy]);
+        assert!(err.contains(needle), "{what}: {err}");
+        assert!(err.contains(&copy), "{what}: names the CA directory's file: {err}");
+        assert!(!err.contains("ca init"), "{what}: a damaged CA is not a missing one: {err}");
+    }
+}
+
+#[test]
+fn concurrent_revocations_are_all_kept() {
+    let e = Env::new("p256");
+    let ca = e.ca();
+    let certs: Vec<String> = (0..6).map(|i| format!("{}.pem", e.issue("qseal", &format!("c{i}"), &[]))).collect();
+    let children: Vec<_> = certs
+        .iter()
+        .map(|c| bin().args(["ca", "revoke", "--dir", &ca, c]).stdout(Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let mut expected: Vec<String> = certs.iter().map(|c| serial(c)).collect();
+    expected.sort();
+    let mut listed = crl_serials(&format!("{ca}/crl/qseal-ca.crl"));
+    listed.sort();
+    assert_eq!(listed, expected, "every revocation is in the last CRL written");
 }

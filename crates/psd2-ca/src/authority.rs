@@ -124,7 +124,7 @@ fn check_base_url(url: &str) -> Result<String, Error> {
     let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
     match rest {
         Some(r) if !r.is_empty() && r.is_ascii() && !r.contains(char::is_whitespace) => Ok(u.to_owned()),
-        _ => Err(Error::input("base URL", format!("'{url}' is not an http(s) URL"))),
+        _ => Err(Error::input("base URL", format!("'{}' is not an http(s) URL", url.trim().escape_debug()))),
     }
 }
 
@@ -223,26 +223,36 @@ impl CertificateAuthority {
     pub fn open_with(dir: &Path, secrets: &psd2_eidas::Secrets) -> Result<Self, Error> {
         let layout = CaLayout::new(dir);
         if !dir.is_dir() {
-            return Err(Error::NotACa { path: dir.to_path_buf(), reason: "no such directory".into() });
+            let reason = if dir.exists() { "not a directory" } else { "no such directory" };
+            return Err(Error::NotACa { path: dir.to_path_buf(), reason: reason.into() });
         }
+        let missing =
+            |path: &Path| Error::NotACa { path: dir.to_path_buf(), reason: format!("{} is missing", file_name(path)) };
         let load_entry = |name: &'static str| -> Result<CaEntry, Error> {
             let cert_path = layout.cert(name);
-            if !cert_path.exists() {
+            if cert_path.symlink_metadata().is_err() {
+                return Err(missing(&cert_path));
+            }
+            let mut certs = load::load_certificates(&cert_path, None)?;
+            if certs.len() != 1 {
                 return Err(Error::NotACa {
                     path: dir.to_path_buf(),
-                    reason: format!(
-                        "{} is missing",
-                        cert_path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-                    ),
+                    reason: format!("{} holds {} certificates, expected one", file_name(&cert_path), certs.len()),
                 });
             }
-            let cert = load::load_certificates(&cert_path, None)?.remove(0);
+            let cert = certs.remove(0);
             let key_ref = layout.key_ref(name);
-            let key: Arc<dyn Signer> = if key_ref.exists() {
+            let key: Arc<dyn Signer> = if key_ref.symlink_metadata().is_ok() {
                 let reference = std::fs::read_to_string(&key_ref).map_err(|e| Error::io(key_ref.clone(), e))?;
-                psd2_eidas::open_signer(&reference.trim().parse()?, secrets)?
+                let in_keyref = |e: psd2_eidas::Error| Error::Eidas(e.in_file(&key_ref));
+                let reference: psd2_eidas::KeyRef = reference.trim().parse().map_err(in_keyref)?;
+                psd2_eidas::open_signer(&reference, secrets).map_err(in_keyref)?
             } else {
-                Arc::new(load::load_key(&layout.key(name), None)?)
+                let key_path = layout.key(name);
+                if key_path.symlink_metadata().is_err() {
+                    return Err(missing(&key_path));
+                }
+                Arc::new(load::load_key(&key_path, None)?)
             };
             if key.public_key() != cert.public_key() {
                 return Err(Error::NotACa {
@@ -255,9 +265,16 @@ impl CertificateAuthority {
         let root = load_entry(ROOT)?;
         let qwac = load_entry("qwac-ca")?;
         let qseal = load_entry("qseal-ca")?;
-        let base_url = match std::fs::read_to_string(layout.base_url()) {
-            Ok(s) => check_base_url(&s)?,
-            Err(_) => DEFAULT_BASE_URL.to_owned(),
+        let base_url_path = layout.base_url();
+        let base_url = match std::fs::read_to_string(&base_url_path) {
+            Ok(s) => check_base_url(&s).map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => {
+                    Error::NotACa { path: dir.to_path_buf(), reason: format!("base-url: {reason}") }
+                }
+                other => other,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing(&base_url_path)),
+            Err(e) => return Err(Error::io(base_url_path, e)),
         };
         Ok(Self { layout, base_url, root, qwac, qseal })
     }
@@ -302,6 +319,11 @@ impl CertificateAuthority {
         let host_path = self.base_url.trim_start_matches("http://").trim_start_matches("https://");
         vec![Pds { url: format!("https://{host_path}/pds/pds-en.pdf"), language: "en".into() }]
     }
+}
+
+/// The last component of `path`, for messages about a file of the CA directory.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn urls_for(base: &str, name: &str, ocsp: bool) -> IssuerUrls {

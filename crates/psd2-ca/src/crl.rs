@@ -10,9 +10,10 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::Error;
 use crate::authority::{CaEntry, CertificateAuthority};
+use crate::db;
 use crate::issue::hex;
 use crate::profile::CertKind;
-use crate::store::{OutFile, ROOT, append_line, read_lines, write_files};
+use crate::store::{OutFile, ROOT, write_files};
 
 /// How long the CRL of an issuing CA is valid (nextUpdate − thisUpdate): the Baseline
 /// Requirements allow at most 10 days for CRLs covering subscriber certificates.
@@ -43,15 +44,13 @@ pub struct Revoked {
     pub crl_files: Vec<PathBuf>,
 }
 
-fn parse_revocation(line: &str) -> Option<Revocation> {
-    let mut parts = line.split_whitespace();
-    let serial_hex = parts.next()?.to_ascii_lowercase();
-    let ts: i64 = parts.next()?.parse().ok()?;
-    Some(Revocation { serial_hex, revoked_at: OffsetDateTime::from_unix_timestamp(ts).ok()? })
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect()
+/// The octets of a serial the database parser accepted (even-length hex).
+fn unhex(s: &str) -> Result<Vec<u8>, Error> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| Error::Generate { what: "CRL", reason: format!("serial number '{s}' is not hex") })
 }
 
 /// The serial of a certificate without DER sign padding, lower-case hex.
@@ -86,22 +85,25 @@ impl CertificateAuthority {
     }
 
     fn revocations_of(&self, name: &str) -> Result<Vec<Revocation>, Error> {
-        Ok(read_lines(&self.layout.revoked_db(name))?.iter().filter_map(|l| parse_revocation(l)).collect())
+        db::read_revoked(&self.layout.revoked_db(name))
     }
 
-    /// Revokes a certificate this PKI issued and rewrites the CRL of its CA.
+    /// Revokes a certificate this PKI issued and rewrites the CRL of its CA. The root CA's own
+    /// certificate is refused ([`Error::RevokeRoot`]): nothing above it could publish that.
     pub fn revoke(&self, cert: &Certificate) -> Result<Revoked, Error> {
+        let now = OffsetDateTime::now_utc();
         let entry = self.issuer_of(cert)?;
         let serial_hex = serial_of(cert);
+        if entry.name == ROOT && (cert.der() == self.root.cert.der() || serial_hex == serial_of(&self.root.cert)) {
+            return Err(Error::RevokeRoot(serial_hex));
+        }
+        let _lock = db::lock(&self.layout.db_dir())?;
         let already = self.revocations_of(entry.name)?.iter().any(|r| r.serial_hex == serial_hex);
         if !already {
-            let now = OffsetDateTime::now_utc();
-            append_line(
-                &self.layout.revoked_db(entry.name),
-                &format!("{serial_hex} {} {}", now.unix_timestamp(), cert.subject()),
-            )?;
+            let r = Revocation { serial_hex: serial_hex.clone(), revoked_at: now.replace_nanosecond(0).unwrap_or(now) };
+            db::add_revoked(&self.layout.revoked_db(entry.name), &r, &cert.subject().to_string())?;
         }
-        let crl_files = self.write_crl(entry, OffsetDateTime::now_utc())?;
+        let crl_files = self.write_crl(entry, now)?;
         Ok(Revoked { ca: entry.name, serial_hex, newly_revoked: !already, crl_files })
     }
 
@@ -109,6 +111,7 @@ impl CertificateAuthority {
     /// next to it). Returns the files written.
     pub fn write_crls(&self) -> Result<Vec<PathBuf>, Error> {
         let now = OffsetDateTime::now_utc();
+        let _lock = db::lock(&self.layout.db_dir())?;
         let mut out = Vec::new();
         for e in self.entries() {
             out.extend(self.write_crl(e, now)?);
@@ -125,8 +128,8 @@ impl CertificateAuthority {
         let revoked_certs = self
             .revocations_of(entry.name)?
             .into_iter()
-            .filter_map(|r| {
-                Some(RevokedCertParams {
+            .map(|r| {
+                Ok(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(&unhex(&r.serial_hex)?),
                     revocation_time: r.revoked_at,
                     // BR §7.2.2: the reason "unspecified" is expressed by omitting reasonCode.
@@ -134,7 +137,7 @@ impl CertificateAuthority {
                     invalidity_date: None,
                 })
             })
-            .collect();
+            .collect::<Result<Vec<_>, Error>>()?;
         let this_update = now.replace_nanosecond(0).unwrap_or(now);
         let ski = {
             let (_, x) = X509Certificate::from_der(entry.cert.der())

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use psd2_eidas::{OrganizationIdentifier, PublicKey, Signer};
+use psd2_eidas::{PublicKey, Signer};
 use rcgen::{CertificateParams, SanType};
 use x509_parser::prelude::{FromDer, X509CertificationRequest};
 
 use crate::Error;
 use crate::key::RcgenSigner;
 use crate::profile::CertKind;
-use crate::subject::{check_public_domain, request_name};
+use crate::subject::{check_organization, check_public_domain, request_name};
 
 /// What to request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +28,11 @@ pub struct CsrRequest {
 }
 
 /// Makes a PEM PKCS#10 request signed by `key` (a file key or a token key) with the subject
-/// C, O, organizationIdentifier, CN.
+/// C, O, organizationIdentifier, CN. The values are checked as for a certificate (no control
+/// characters, a PSD2 organizationIdentifier, public DNS names).
 pub fn create(req: &CsrRequest, key: Arc<dyn Signer>) -> Result<String, Error> {
-    let organization = req.organization.trim();
-    if organization.is_empty() || organization.chars().count() > 64 {
-        return Err(Error::input("organization name", "must be 1 to 64 characters"));
-    }
-    let oi = OrganizationIdentifier::parse(req.organization_identifier.trim())?;
-    if oi.scheme != "PSD" {
-        return Err(Error::input(
-            "organizationIdentifier",
-            format!("'{oi}' is not a PSD2 identifier PSD<CC>-<NCA>-<id>"),
-        ));
-    }
-    let country = req.country.clone().unwrap_or_else(|| oi.country.clone());
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Error::input("country", format!("'{country}' is not an ISO 3166-1 alpha-2 code such as BE")));
-    }
+    let (organization, oi, country) =
+        check_organization(&req.organization, &req.organization_identifier, req.country.as_deref())?;
     let domains = req.domains.iter().map(|d| check_public_domain(d)).collect::<Result<Vec<_>, _>>()?;
     let mut params = CertificateParams::default();
     let cn = match req.kind {
@@ -56,10 +44,10 @@ pub fn create(req: &CsrRequest, key: Arc<dyn Signer>) -> Result<String, Error> {
             if !domains.is_empty() {
                 return Err(Error::input("domain", "a QSealC request holds no domain"));
             }
-            organization.to_owned()
+            organization.clone()
         }
     };
-    params.distinguished_name = request_name(&country, organization, &oi.to_string(), &cn)?;
+    params.distinguished_name = request_name(&country, &organization, &oi.to_string(), &cn)?;
     params.subject_alt_names = domains
         .iter()
         .map(|d| d.clone().try_into().map(SanType::DnsName).map_err(|_| Error::input("domain", d.clone())))

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use time::OffsetDateTime;
+
 /// Everything that can go wrong creating the test CA, issuing, revoking or making requests.
 ///
 /// Messages are one line, name the file or the input concerned, and never contain key material.
@@ -38,6 +40,47 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A line of a CA database file (`DIR/db/NAME.issued`, `DIR/db/NAME.revoked`) that does not
+    /// parse: nothing is read past it, so no revocation is silently dropped.
+    #[error("{}: line {line}: {reason}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: usize,
+        /// What is wrong (values quoted with control characters escaped).
+        reason: String,
+    },
+    /// Another process holds the CA database lock for too long.
+    #[error("{}: the CA database is locked by another process (gave up waiting)", .0.display())]
+    Locked(PathBuf),
+    /// An output path that names a directory where a file (or file prefix) is wanted.
+    #[error("{}: is a directory; a file path is wanted", .0.display())]
+    IsADirectory(PathBuf),
+    /// The root CA certificate given for revocation: the trust anchor cannot be revoked by itself.
+    #[error(
+        "refusing to revoke the root CA certificate (serial {0}): it is the trust anchor of this CA; create a new CA instead"
+    )]
+    RevokeRoot(String),
+    /// The certificate asked for would be valid after its issuing CA expires.
+    #[error(
+        "a certificate valid for {days} days would expire {}, after its issuing CA {ca} expires ({}); {}",
+        date(not_after),
+        date(ca_not_after),
+        max_days_hint(*max_days)
+    )]
+    OutlivesIssuer {
+        /// The validity asked for, in days.
+        days: u32,
+        /// The notAfter the certificate would have.
+        not_after: OffsetDateTime,
+        /// The issuing CA (`qwac-ca`, `qseal-ca`).
+        ca: &'static str,
+        /// The issuing CA's notAfter.
+        ca_not_after: OffsetDateTime,
+        /// The longest validity still possible, in days (0 or less: the CA has expired).
+        max_days: i64,
+    },
     /// A certificate signing request that cannot be used.
     #[error("certificate request: {0}")]
     Csr(String),
@@ -62,6 +105,24 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+}
+
+/// `2026-11-26 10:00:00 UTC`.
+pub(crate) fn date(t: &OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn max_days_hint(max_days: i64) -> String {
+    if max_days >= 1 { format!("at most {max_days} days are possible") } else { "it can issue nothing more".into() }
 }
 
 impl Error {

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::authority::CertificateAuthority;
+use crate::db::{self, IssuedEntry};
 use crate::key::{KeyType, RcgenPublicKey};
 use crate::profile::{CertKind, LeafSpec, cabf_max_days, default_days, leaf_params, validity};
-use crate::store::{OutFile, append_line, read_lines, write_files};
+use crate::store::{OutFile, check_file_path, write_files};
 use crate::subject::{EvSubject, Psd2Subject};
 use crate::{Error, csr};
 
@@ -50,7 +51,8 @@ pub struct IssueRequest {
     /// QSealC under QCP-l-qscd with QcSSCD (the key is in a QSCD).
     pub qscd: bool,
     /// Validity in days; default: the CABF maximum for a QWAC, 365 for a QSealC. A QWAC beyond
-    /// the CABF maximum is issued with a warning.
+    /// the CABF maximum is issued with a warning; a certificate that would outlive its issuing CA
+    /// is refused ([`Error::OutlivesIssuer`]), never shortened.
     pub days: Option<u32>,
     /// The subject key; default: generate one of the issuing CA's key type.
     pub key: Option<SubjectKey>,
@@ -101,8 +103,10 @@ impl Issued {
     }
 
     /// Writes `PREFIX.pem`, `PREFIX-chain.pem` and `PREFIX.key` (mode 0600), all or nothing,
-    /// refusing to overwrite. Returns the paths written.
+    /// refusing to overwrite. A `prefix` that is a directory (or ends in `/`) is an
+    /// [`Error::IsADirectory`]. Returns the paths written.
     pub fn write(&self, prefix: &Path) -> Result<Vec<PathBuf>, Error> {
+        check_file_path(prefix)?;
         let paths = Self::output_paths(prefix, self.private_key.is_some());
         let mut files = vec![
             OutFile::public(&paths[0], self.certificate.to_pem().into_bytes()),
@@ -145,11 +149,15 @@ impl CertificateAuthority {
         }
         let (not_before, not_after) = validity(now, days)?;
         let ca = self.issuing(req.kind);
-        if not_after > ca.cert.not_after() {
-            warnings.push(format!(
-                "the certificate outlives its issuing CA (which expires {}); chains will fail after that",
-                ca.cert.not_after().date()
-            ));
+        let ca_not_after = ca.cert.not_after();
+        if not_after > ca_not_after {
+            return Err(Error::OutlivesIssuer {
+                days,
+                not_after,
+                ca: ca.name,
+                ca_not_after,
+                max_days: (ca_not_after - not_before + time::Duration::SECOND).whole_days(),
+            });
         }
 
         let (public, private_key): (RcgenPublicKey, Option<Arc<FileKey>>) = match &req.key {
@@ -166,11 +174,12 @@ impl CertificateAuthority {
         };
 
         let issued_db = self.layout.issued_db(ca.name);
-        let known = read_lines(&issued_db)?;
+        let _lock = db::lock(&self.layout.db_dir())?;
+        let known = db::read_issued(&issued_db)?;
         let serial = loop {
             let s = random_serial()?;
             let hex = hex(&s);
-            if !known.iter().any(|l| l.split_whitespace().next() == Some(hex.as_str())) {
+            if !known.iter().any(|e| e.serial_hex == hex) {
                 break s;
             }
         };
@@ -194,10 +203,8 @@ impl CertificateAuthority {
         let cert = params.signed_by(&public, &issuer).map_err(Error::generate("certificate"))?;
         let certificate = Certificate::from_der(cert.der())?;
         debug_assert_eq!(certificate.public_key().raw(), public.der_bytes());
-        append_line(
-            &issued_db,
-            &format!("{} {} {} {}", hex(&serial), req.kind.name(), not_after.unix_timestamp(), certificate.subject()),
-        )?;
+        let entry = IssuedEntry { serial_hex: hex(&serial), kind: req.kind, not_after };
+        db::add_issued(&issued_db, &entry, &certificate.subject().to_string())?;
         let chain = vec![certificate.clone(), ca.cert.clone()];
         Ok(Issued { certificate, chain, private_key, warnings })
     }

@@ -21,6 +21,7 @@
 mod authority;
 pub mod crl;
 pub mod csr;
+mod db;
 mod error;
 mod issue;
 mod key;

@@ -12,6 +12,11 @@
 //! DIR/crl/NAME.crl (DER), DIR/crl/NAME.crl.pem    CRLs, at the CRL distribution point URLs
 //! DIR/db/NAME.issued, DIR/db/NAME.revoked         issued serials and revocations
 //! ```
+//!
+//! The database files have one record a line; their format and the rules for changing them are
+//! described in the crate's private `db` module: a line that does not parse is an
+//! [`Error::Database`] naming the file and line, and every change is a whole-file rewrite
+//! through a temporary file and a rename.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -73,6 +78,11 @@ impl CaLayout {
         self.dir.join("crl").join(format!("{name}.crl.pem"))
     }
 
+    /// The database directory (`DIR/db`).
+    pub fn db_dir(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+
     /// The list of serials CA `name` issued.
     pub fn issued_db(&self, name: &str) -> PathBuf {
         self.dir.join("db").join(format!("{name}.issued"))
@@ -117,6 +127,28 @@ impl OutFile {
     }
 }
 
+/// Checks that `path` can name a file to write: not an existing directory, and not ending in a
+/// path separator (`out/`); otherwise [`Error::IsADirectory`].
+pub fn check_file_path(path: &Path) -> Result<(), Error> {
+    let s = path.as_os_str().as_encoded_bytes();
+    let trailing_separator = s.last().is_some_and(|b| *b == b'/' || (cfg!(windows) && *b == b'\\'));
+    if trailing_separator || path.is_dir() || path.as_os_str().is_empty() {
+        return Err(Error::IsADirectory(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Creates the directory `path` and its parents; a file in the way is reported as such.
+pub(crate) fn create_dir(path: &Path) -> Result<(), Error> {
+    fs::create_dir_all(path).map_err(|e| {
+        let in_the_way = path.ancestors().find(|a| a.symlink_metadata().is_ok_and(|m| !m.is_dir()));
+        match in_the_way {
+            Some(file) => Error::io(file, std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory")),
+            None => Error::io(path, e),
+        }
+    })
+}
+
 /// Fails with [`Error::Exists`] for the first path that exists.
 pub fn check_absent<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<(), Error> {
     for p in paths {
@@ -159,12 +191,15 @@ fn write_temp(file: &OutFile) -> Result<PathBuf, Error> {
 /// appearing concurrently is detected too: files are linked into place, never renamed over).
 /// Parent directories are created.
 pub fn write_files(files: &[OutFile], overwrite: bool) -> Result<(), Error> {
+    for f in files {
+        check_file_path(&f.path)?;
+    }
     if !overwrite {
         check_absent(files.iter().map(|f| f.path.as_path()))?;
     }
     for f in files {
         if let Some(parent) = f.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            create_dir(parent)?;
         }
     }
     let mut temps = Vec::new();
@@ -204,31 +239,25 @@ pub fn write_files(files: &[OutFile], overwrite: bool) -> Result<(), Error> {
         }
         return Err(e);
     }
-    Ok(())
+    sync_dirs(files)
 }
 
-/// Appends one line to a database file (created if missing).
-pub(crate) fn append_line(path: &Path, line: &str) -> Result<(), Error> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
-        .map_err(|e| Error::io(path, e))
-}
-
-/// The lines of a database file (none when it does not exist).
-pub(crate) fn read_lines(path: &Path) -> Result<Vec<String>, Error> {
-    match fs::read_to_string(path) {
-        Ok(s) => {
-            Ok(s.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+/// Makes the renames and links of `files` durable: fsync of each parent directory (Unix).
+fn sync_dirs(files: &[OutFile]) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        let mut done: Vec<&Path> = Vec::new();
+        for f in files {
+            let parent = f.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !done.contains(&parent) {
+                fs::File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(parent, e))?;
+                done.push(parent);
+            }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(path, e)),
     }
+    #[cfg(not(unix))]
+    let _ = files;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -111,16 +111,27 @@ pub struct ValidEv {
     pub registration_number: String,
 }
 
+/// `value` for a message: control characters escaped.
+pub(crate) fn shown(value: &str) -> String {
+    value.escape_debug().to_string()
+}
+
+/// `value` trimmed, refused when it holds control characters (a trailing newline included).
+fn no_controls<'a>(field: &'static str, value: &'a str) -> Result<&'a str, Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::input(field, format!("'{}' contains control characters", shown(value))));
+    }
+    Ok(value.trim())
+}
+
+/// A subject text value: trimmed, not empty, at most `max` characters, no control characters.
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<String, Error> {
-    let v = value.trim();
+    let v = no_controls(field, value)?;
     if v.is_empty() {
         return Err(Error::input(field, "must not be empty"));
     }
     if v.chars().count() > max {
         return Err(Error::input(field, format!("'{v}' is longer than {max} characters")));
-    }
-    if v.chars().any(char::is_control) {
-        return Err(Error::input(field, "contains control characters"));
     }
     Ok(v.to_owned())
 }
@@ -129,8 +140,37 @@ fn check_country(field: &'static str, value: &str) -> Result<String, Error> {
     if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(value.to_owned())
     } else {
-        Err(Error::input(field, format!("'{value}' is not an ISO 3166-1 alpha-2 code such as BE")))
+        Err(Error::input(field, format!("'{}' is not an ISO 3166-1 alpha-2 code such as BE", shown(value))))
     }
+}
+
+/// The legal person's part of every subject, certificate or request: organizationName,
+/// a PSD2 organizationIdentifier (`PSD<CC>-<NCA>-<number>`, the number a PrintableString) and
+/// countryName (default: the identifier's country).
+pub(crate) fn check_organization(
+    organization: &str,
+    organization_identifier: &str,
+    country: Option<&str>,
+) -> Result<(String, OrganizationIdentifier, String), Error> {
+    let organization = check_text("organization name", organization, 64)?;
+    let org_id = OrganizationIdentifier::parse(no_controls("organizationIdentifier", organization_identifier)?)?;
+    if org_id.scheme != "PSD" {
+        return Err(Error::input(
+            "organizationIdentifier",
+            format!("'{org_id}' is not a PSD2 identifier PSD<CC>-<NCA>-<authorisation number>"),
+        ));
+    }
+    if !is_printable(&org_id.reference) {
+        return Err(Error::input(
+            "organizationIdentifier",
+            format!(
+                "the authorisation number '{}' has characters outside A-Z a-z 0-9 '()+,-./:=? and space",
+                shown(&org_id.reference)
+            ),
+        ));
+    }
+    let country = check_country("country", no_controls("country", country.unwrap_or(&org_id.country))?)?;
+    Ok((organization, org_id, country))
 }
 
 /// True for the PrintableString alphabet (X.680 §41.4).
@@ -142,7 +182,7 @@ pub(crate) fn is_printable(s: &str) -> bool {
 /// no wildcard, a public top-level domain.
 pub fn check_public_domain(name: &str) -> Result<String, Error> {
     let d = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let bad = |why: &str| Error::input("domain", format!("'{name}' {why}"));
+    let bad = |why: &str| Error::input("domain", format!("'{}' {why}", shown(name)));
     if d.is_empty() || d.len() > 253 {
         return Err(bad("is not a DNS name"));
     }
@@ -187,24 +227,9 @@ impl Psd2Subject {
     /// Checks the values: the organizationIdentifier must be `PSD<CC>-<NCA>-<id>` and agree with
     /// the NCAId; at least one role; the country a two-letter code.
     pub fn validate(&self) -> Result<ValidSubject, Error> {
-        let organization = check_text("organization name", &self.organization, 64)?;
-        let org_id = OrganizationIdentifier::parse(self.organization_identifier.trim())?;
-        if org_id.scheme != "PSD" {
-            return Err(Error::input(
-                "organizationIdentifier",
-                format!("'{org_id}' is not a PSD2 identifier PSD<CC>-<NCA>-<authorisation number>"),
-            ));
-        }
-        if !is_printable(&org_id.reference) {
-            return Err(Error::input(
-                "organizationIdentifier",
-                format!(
-                    "the authorisation number '{}' has characters outside A-Z a-z 0-9 '()+,-./:=? and space",
-                    org_id.reference
-                ),
-            ));
-        }
-        let nca_id = self.nca_id.trim().to_owned();
+        let (organization, org_id, country) =
+            check_organization(&self.organization, &self.organization_identifier, self.country.as_deref())?;
+        let nca_id = no_controls("NCA id", &self.nca_id)?.to_owned();
         psd2_eidas::check_nca_id(&nca_id).map_err(|e| Error::input("NCA id", e))?;
         if org_id.nca_id().as_deref() != Some(nca_id.as_str()) {
             return Err(Error::input(
@@ -222,7 +247,6 @@ impl Psd2Subject {
         if roles.is_empty() {
             return Err(Error::input("roles", "at least one PSD2 role is required (PSP_AS, PSP_PI, PSP_AI, PSP_IC)"));
         }
-        let country = check_country("country", self.country.as_deref().unwrap_or(&org_id.country))?;
         Ok(ValidSubject { organization, organization_identifier: org_id, roles, nca_name, nca_id, country })
     }
 }
@@ -252,7 +276,7 @@ impl EvSubject {
         if !BUSINESS_CATEGORIES.contains(&business_category.as_str()) {
             return Err(Error::input(
                 "business category",
-                format!("'{business_category}' (expected one of: {})", BUSINESS_CATEGORIES.join(", ")),
+                format!("'{}' (expected one of: {})", shown(&business_category), BUSINESS_CATEGORIES.join(", ")),
             ));
         }
         let oi = &subject.organization_identifier;
@@ -270,7 +294,7 @@ impl EvSubject {
 pub(crate) fn printable(s: &str) -> Result<DnValue, Error> {
     rcgen::string::PrintableString::try_from(s)
         .map(DnValue::PrintableString)
-        .map_err(|_| Error::input("subject", format!("'{s}' is not a PrintableString")))
+        .map_err(|_| Error::input("subject", format!("'{}' is not a PrintableString", shown(s))))
 }
 
 /// A DirectoryString: PrintableString when the value allows it, UTF8String otherwise.

@@ -614,3 +614,27 @@ fn pkilint_finds_no_errors() {
         lint("lint_crl", &["-t", "ARL", "-p", "BR"], &ca("crl/root-ca.crl"), &[]);
     }
 }
+
+#[test]
+fn revocations_survive_reopening_and_a_damaged_database_stops_the_crl() {
+    let pki = Pki::new(KeyType::P256);
+    let cert = pki.ca.issue(&IssueRequest::new(CertKind::Qseal, tpp())).unwrap().certificate;
+    pki.ca.revoke(&cert).unwrap();
+    let reopened = CertificateAuthority::open(&pki.ca_dir()).unwrap();
+    let revoked = reopened.revocations(CertKind::Qseal).unwrap();
+    assert_eq!(revoked.iter().map(|r| r.serial_hex.as_str()).collect::<Vec<_>>(), vec![cert.serial_hex()]);
+    assert!(!reopened.revoke(&cert).unwrap().newly_revoked);
+    // The root cannot revoke itself.
+    assert!(matches!(reopened.revoke(reopened.root_certificate()).unwrap_err(), Error::RevokeRoot(_)));
+    // A bad timestamp stops the CRL instead of dropping the revocation from it.
+    let db = pki.ca_dir().join("db/qseal-ca.revoked");
+    let line = std::fs::read_to_string(&db).unwrap();
+    std::fs::write(&db, format!("{line}{} 1e9 CN=x\n", "7f".repeat(16))).unwrap();
+    let err = reopened.write_crls().unwrap_err();
+    assert!(matches!(&err, Error::Database { path, line: 2, .. } if *path == db), "{err}");
+    // A certificate outliving its issuing CA is refused, naming both dates.
+    let mut req = IssueRequest::new(CertKind::Qseal, tpp());
+    req.days = Some(7301);
+    let err = reopened.issue(&req).unwrap_err();
+    assert!(matches!(err, Error::OutlivesIssuer { ca: "qseal-ca", days: 7301, .. }), "{err}");
+}

@@ -219,10 +219,10 @@ pub enum Error {
         code: Pkcs11Code,
     },
     /// A PSD2 role name or OID we do not know.
-    #[error("unknown PSD2 role '{0}' (expected PSP_AS, PSP_PI, PSP_AI or PSP_IC)")]
+    #[error("unknown PSD2 role '{}' (expected PSP_AS, PSP_PI, PSP_AI or PSP_IC)", .0.escape_debug())]
     UnknownRole(String),
     /// An organizationIdentifier that is not `PSD<CC>-<NCA>-<id>` (or another EN 319 412-1 form).
-    #[error("invalid organizationIdentifier '{value}': {reason}")]
+    #[error("invalid organizationIdentifier '{}': {reason}", value.escape_debug())]
     OrganizationIdentifier {
         /// The value given.
         value: String,

@@ -181,7 +181,11 @@ pub fn check_nca_id(nca_id: &str) -> Result<(), String> {
             && (2..=8).contains(&n.len())
             && n.bytes().all(|b| b.is_ascii_uppercase())
     });
-    if ok { Ok(()) } else { Err(format!("NCAId '{nca_id}' is not <country>-<2 to 8 letters A-Z>, e.g. BE-NBB")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("NCAId '{}' is not <country>-<2 to 8 letters A-Z>, e.g. BE-NBB", nca_id.escape_debug()))
+    }
 }
 
 #[cfg(test)]
