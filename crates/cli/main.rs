@@ -79,6 +79,7 @@ fn main() -> ExitCode {
 }
 
 fn try_main() -> Result<ExitCode, common::CliError> {
+    check_utf8_args(std::env::args_os())?;
     let cli = Cli::parse();
     init_diagnostics(cli.verbose);
     match cli.command {
@@ -93,6 +94,29 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(&args),
     }
+}
+
+/// Every argument must be UTF-8 (paths included: they are also written into messages, JSON and
+/// PKCS#11 URIs). clap would refuse "one or more arguments" without saying which; this names it,
+/// and the option it belongs to.
+fn check_utf8_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<(), common::CliError> {
+    let mut previous: Option<String> = None;
+    for (i, arg) in args.enumerate().skip(1) {
+        match arg.to_str() {
+            Some(a) => previous = Some(a.to_owned()),
+            None => {
+                let shown = output::escape_controls(&arg.to_string_lossy());
+                let owner = match &previous {
+                    Some(p) if p.starts_with('-') && !p.contains('=') => format!(" (the value of {p})"),
+                    _ => String::new(),
+                };
+                return Err(common::CliError::input(format!(
+                    "argument {i}{owner} is not valid UTF-8: '{shown}' (U+FFFD marks the bytes that are not); rename the file or use a UTF-8 path"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The crates whose events `-v` turns on; other crates (hyper, reqwest, …) stay at `warn`

@@ -165,3 +165,15 @@ fn what_is_signed_is_what_was_given() {
         stderr(&o)
     );
 }
+
+/// A path that is not UTF-8: one line naming the argument and its option (clap alone says "one
+/// or more arguments").
+#[test]
+fn non_utf8_arguments_are_named() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let bad = std::ffi::OsStr::from_bytes(b"/tmp/\xffkey.pem");
+    let o = run_guarded(bin().args(["sign", "--profile", "berlin-group", "--key"]).arg(bad).args(["--method", "GET"]));
+    refused(&o, "argument 5 (the value of --key) is not valid UTF-8: '/tmp/\u{fffd}key.pem'");
+    let o = run_guarded(bin().arg("inspect").arg(bad));
+    refused(&o, "argument 2 is not valid UTF-8");
+}
