@@ -222,8 +222,9 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
     check_absent(paths.iter().map(PathBuf::as_path)).map_err(err)?;
     let key = match &a.csr {
         Some(path) => {
-            let data = std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-            Some(SubjectKey::Csr(data))
+            let data = psd2_eidas::load::read_limited(path, psd2_eidas::load::MAX_FILE_SIZE, "CSR file")
+                .map_err(|e| CliError::input(format!("--csr {}: {e}", path.display())))?;
+            Some(SubjectKey::Csr(data.to_vec()))
         }
         None => key,
     };

@@ -243,8 +243,8 @@ impl CertificateAuthority {
             let cert = certs.remove(0);
             let key_ref = layout.key_ref(name);
             let key: Arc<dyn Signer> = if key_ref.symlink_metadata().is_ok() {
-                let reference = std::fs::read_to_string(&key_ref).map_err(|e| Error::io(key_ref.clone(), e))?;
                 let in_keyref = |e: psd2_eidas::Error| Error::Eidas(e.in_file(&key_ref));
+                let reference = small_text(&key_ref).map_err(in_keyref)?;
                 let reference: psd2_eidas::KeyRef = reference.trim().parse().map_err(in_keyref)?;
                 psd2_eidas::open_signer(&reference, secrets).map_err(in_keyref)?
             } else {
@@ -266,15 +266,15 @@ impl CertificateAuthority {
         let qwac = load_entry("qwac-ca")?;
         let qseal = load_entry("qseal-ca")?;
         let base_url_path = layout.base_url();
-        let base_url = match std::fs::read_to_string(&base_url_path) {
+        let base_url = match small_text(&base_url_path) {
             Ok(s) => check_base_url(&s).map_err(|e| match e {
                 Error::InvalidInput { reason, .. } => {
                     Error::NotACa { path: dir.to_path_buf(), reason: format!("base-url: {reason}") }
                 }
                 other => other,
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing(&base_url_path)),
-            Err(e) => return Err(Error::io(base_url_path, e)),
+            Err(psd2_eidas::Error::NotFound) => return Err(missing(&base_url_path)),
+            Err(e) => return Err(Error::Eidas(e.in_file(&base_url_path))),
         };
         Ok(Self { layout, base_url, root, qwac, qseal })
     }
@@ -346,3 +346,11 @@ qwac-ca.pem   the issuing CA for QWACs;  qseal-ca.pem  the issuing CA for QSealC
 crl/          CRLs, at the paths their distribution point URLs name (psd2-sign ca crl)
 db/           issued serials and revocations
 ";
+
+/// A small text file of the CA directory (a key reference, the base URL): a regular file of at
+/// most 64 KiB, UTF-8.
+fn small_text(path: &std::path::Path) -> Result<String, psd2_eidas::Error> {
+    let data = psd2_eidas::load::read_limited(path, 64 * 1024, "CA text file")?;
+    String::from_utf8(data.to_vec())
+        .map_err(|_| psd2_eidas::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))
+}

@@ -190,12 +190,15 @@ fn parse_revoked(path: &Path, content: &[u8]) -> Result<Vec<Revocation>, Error> 
     })
 }
 
-/// The file's content; an absent file is empty.
+/// The most a database file may hold: 64 MiB, some 500 000 records.
+const MAX_DB_FILE: u64 = 64 << 20;
+
+/// The file's content; an absent file is empty. A FIFO, device or oversized file is refused.
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(path, e)),
+    match psd2_eidas::load::read_limited(path, MAX_DB_FILE, "CA database file") {
+        Ok(b) => Ok(b.to_vec()),
+        Err(psd2_eidas::Error::NotFound) => Ok(Vec::new()),
+        Err(e) => Err(Error::Eidas(e.in_file(path))),
     }
 }
 
