@@ -259,3 +259,22 @@ fn pkcs12_identities_without_certificate_flags() {
     // No token file: the PIS token is printed, the only place it exists.
     assert!(v["token"]["access_token"].is_string(), "{v}");
 }
+
+/// A bank that accepts the connection and never speaks: `--connect-timeout` bounds the wait and
+/// the message says which time-out it was.
+#[test]
+fn a_silent_bank_is_a_connect_time_out() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let rsa = format!("{CERTS}/rsa");
+    let o = bin()
+        .args(["send", "--bank", "belfius", "--env", &url, "--client-id", DEMO_CLIENT_ID])
+        .args(["--qwac", &format!("{rsa}/qwac-chain.pem"), "--qwac-key", &format!("{rsa}/qwac.key")])
+        .args(["--connect-timeout", "1s", "accounts"])
+        .env("PSD2_SIGN_ACCESS_TOKEN", "AT")
+        .env_remove("PSD2_SIGN_TOKEN_FILE")
+        .output()
+        .unwrap();
+    fails(&o, 1, "no connection within 1 s (connect time-out): the host does not answer");
+    drop(silent);
+}
