@@ -401,7 +401,8 @@ const TABLE: [CallSpec; 10] = [
         name: "account",
         method: "GET",
         path: "/accounts/{id}",
-        accept_version: Some("1"),
+        // The portal's reference shows version 3 (belfius-api.md §14.1).
+        accept_version: Some("3"),
         auth: Auth::Bearer(Scope::Ais),
         client_id: true,
         qwac_role: RoleNeed::One(Role::AccountInformation),
@@ -563,7 +564,7 @@ mod tests {
         assert_eq!(v(Call::ConsentUris), "4");
         assert_eq!(v(Call::Token), "3");
         assert_eq!(v(Call::Accounts), "1");
-        assert_eq!(v(Call::Account), "1");
+        assert_eq!(v(Call::Account), "3");
         assert_eq!(v(Call::Transactions), "2");
         assert_eq!(v(Call::InitiatePayment), "3");
         assert_eq!(v(Call::Payment), "1");

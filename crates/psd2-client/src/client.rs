@@ -45,7 +45,8 @@ pub struct ClientOptions {
     pub extra_roots: Vec<Certificate>,
     /// Whether the public web roots (webpki-roots) are trusted too (default true).
     pub public_roots: bool,
-    /// `Accept-Language` (`fr`, `nl`, `en`); not sent when `None`.
+    /// `Accept-Language` (`fr`, `nl`, `en`), which Belfius requires (406 without it,
+    /// belfius-api.md §14.3); default `en`; not sent when `None`.
     pub accept_language: Option<String>,
     /// Timeout of a whole call (default 60 s).
     pub timeout: Duration,
@@ -71,7 +72,7 @@ impl ClientOptions {
             redirect_uri: redirect_uri.into(),
             extra_roots: Vec::new(),
             public_roots: true,
-            accept_language: None,
+            accept_language: Some("en".into()),
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),

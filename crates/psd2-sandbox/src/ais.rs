@@ -47,9 +47,9 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "accounts": accounts })))
 }
 
-/// `GET /accounts/{id}` (version 1).
+/// `GET /accounts/{id}` (version 3, the portal reference of December 2026).
 pub(crate) fn details(call: &Call<'_>, id: &str) -> Result<Response<Body>, ApiError> {
-    gate(call, 1)?;
+    gate(call, 3)?;
     let a = account(call, id)?;
     let id = a.logical_id();
     Ok(json(

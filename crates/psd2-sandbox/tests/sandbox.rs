@@ -203,12 +203,12 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
     let id = accounts[0]["logical_id"].as_str().unwrap().to_owned();
     assert_eq!(tok["logical_id"], id);
 
-    let (status, _, v) = get(&c, &format!("{base}/accounts/{id}"), 1, Some(&access)).await;
+    let (status, _, v) = get(&c, &format!("{base}/accounts/{id}"), 3, Some(&access)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["balance"], "1234.56");
     assert_eq!(v["multicurrency"], false);
     assert_eq!(v["_links"]["transactions"]["href"], format!("/accounts/{id}/transactions"));
-    assert_error(&get(&c, &format!("{base}/accounts/nope"), 1, Some(&access)).await, 404, "not_found");
+    assert_error(&get(&c, &format!("{base}/accounts/nope"), 3, Some(&access)).await, 404, "not_found");
 
     let (status, _, v) = get(&c, &format!("{base}/accounts/{id}/transactions"), 2, Some(&access)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
