@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = client.accounts(&ais.access_token).await?;
     for a in &accounts.accounts {
         let details = client.account(&ais.access_token, &a.logical_id).await?;
-        let page = client.transactions(&ais.access_token, &a.logical_id, None, None, None).await?;
+        let page = client.transactions(&ais.access_token, &a.logical_id, None, None, None, None).await?;
         println!(
             "  {} {:?} balance {:?}, {} transactions",
             a.logical_id,

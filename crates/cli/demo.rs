@@ -158,7 +158,7 @@ async fn round_trip(
     for a in &list.accounts {
         let details = client.account(&token.access_token, &a.logical_id).await.map_err(fail("account"))?;
         let page = client
-            .transactions(&token.access_token, &a.logical_id, None, None, None)
+            .transactions(&token.access_token, &a.logical_id, None, None, None, None)
             .await
             .map_err(fail("transactions"))?;
         step(

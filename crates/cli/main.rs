@@ -57,6 +57,7 @@ enum Command {
     /// Run the embedded sandbox bank (Belfius-shaped, mTLS) on a local port until Ctrl-C.
     Sandbox(sandbox::Args),
     /// Call the bank (Belfius, Banx, a sandbox): consent, token, accounts, pay, funds, over mTLS.
+    #[command(after_help = send::calls_help())]
     Send(Box<send::Args>),
     /// A full AIS + PIS + CAF round trip against the embedded sandbox bank (no setup needed).
     Demo(demo::Args),

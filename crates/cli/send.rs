@@ -11,10 +11,11 @@ use std::process::ExitCode;
 
 use psd2_client::session::{self, Session};
 use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token};
-use psd2_client::{Bank, Client, ClientOptions, Environment, PaymentProduct, PisAuth, Scope};
+use psd2_client::{Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, RetryPolicy, Scope};
 use psd2_eidas::{Identity, KeyRef, Secret};
 use serde::Serialize;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::common::{CliError, PasswordArgs};
 use crate::output::outln;
@@ -91,6 +92,26 @@ pub(crate) struct Args {
     /// The largest request body read from --body, in bytes or with a unit (`512K`, `10M`).
     #[arg(long, value_name = "SIZE", value_parser = crate::common::parse_size, default_value = "10M")]
     max_body: u64,
+    /// The Accept version of a call, instead of the built-in one: CALL=VERSION, repeatable
+    /// (e.g. `--api-version account=3`); the calls and their versions are listed below.
+    #[arg(long = "api-version", value_name = "CALL=VERSION", value_parser = parse_api_version)]
+    api_versions: Vec<(Call, String)>,
+    /// Unattended AIS call (the PSU is not present): sends psu_involved=false and counts the
+    /// call against the budget of 4 per account and rolling 24 hours kept in the token file; a
+    /// call over budget is refused before anything is sent.
+    #[arg(long)]
+    unattended: bool,
+    /// Further attempts after a connection that could not be set up (any call but a payment
+    /// initiation) or, for GET calls, after a lost answer or a 5xx.
+    #[arg(long, value_name = "N", default_value = "4")]
+    retries: u32,
+    /// No retry starts later than this after the first attempt.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "15s")]
+    retry_total: std::time::Duration,
+    /// A bank error as one JSON object on stdout ({"status","error","error_code","description","action"})
+    /// instead of a line on stderr (exit 1 either way).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     password: PasswordArgs,
     #[command(subcommand)]
@@ -211,15 +232,97 @@ pub(crate) struct PayArgs {
     use_token: bool,
 }
 
+/// `CALL=VERSION` of `--api-version`.
+fn parse_api_version(s: &str) -> Result<(Call, String), String> {
+    let (name, version) = s.split_once('=').ok_or_else(|| format!("'{s}': expected CALL=VERSION, e.g. account=3"))?;
+    let call = CALLS
+        .iter()
+        .find(|c| c.key == name.trim() && c.accept_version.is_some())
+        .map(|c| c.call)
+        .ok_or_else(|| format!("'{}' is not a call with a version ({})", name.trim(), call_keys()))?;
+    let version = version.trim();
+    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+        return Err(format!("'{version}' is not a version (digits, letters and dots, e.g. 3 or 1.2)"));
+    }
+    Ok((call, version.to_owned()))
+}
+
+fn call_keys() -> String {
+    CALLS.iter().filter(|c| c.accept_version.is_some()).map(|c| c.key).collect::<Vec<_>>().join(", ")
+}
+
+/// The text after `send --help`: the calls and the Accept version each sends.
+pub(crate) fn calls_help() -> String {
+    let mut out = String::from("Calls and their Accept versions (change one with --api-version CALL=VERSION):\n");
+    for c in CALLS.iter() {
+        if let Some(v) = c.accept_version {
+            out.push_str(&format!("  {:<20} {:<4} {:<34} version={v}\n", c.key, c.method, c.path));
+        }
+    }
+    out
+}
+
 /// Runs `send`.
 pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
-    let out = runtime.block_on(run_async(args))?;
+    let json_errors = args.json;
+    let out = match runtime.block_on(run_async(args)) {
+        Ok(v) => v,
+        Err(Failed::Cli(e)) => return Err(e),
+        Err(Failed::Bank(e)) if json_errors => {
+            let body = error_json(&e);
+            outln!("{}", serde_json::to_string_pretty(&body).map_err(|e| CliError::input(e.to_string()))?)?;
+            return Err(CliError { code: 1, message: String::new() });
+        }
+        Err(Failed::Bank(e)) => return Err(client_error(e)),
+    };
     outln!("{}", serde_json::to_string_pretty(&out).map_err(|e| CliError::input(e.to_string()))?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A bank error as `send --json` prints it.
+fn error_json(e: &psd2_client::Error) -> serde_json::Value {
+    match e {
+        psd2_client::Error::Http { status, error, body, kind, .. } => json!({
+            "status": status,
+            "error": error.as_ref().and_then(|b| b.error.clone()),
+            "error_code": error.as_ref().and_then(|b| b.error_code.clone()),
+            "description": error.as_ref().and_then(|b| b.error_description.clone()).or_else(|| (!body.is_empty()).then(|| body.clone())),
+            "action": kind.action().as_str(),
+            "advice": kind.advice(),
+        }),
+        other => json!({ "status": null, "error": null, "error_code": null, "description": other.to_string(), "action": "unknown" }),
+    }
+}
+
+/// Why `send` failed: a usage or local error, or a call the bank (or the network) refused.
+enum Failed {
+    Cli(CliError),
+    Bank(psd2_client::Error),
+}
+
+impl From<CliError> for Failed {
+    fn from(e: CliError) -> Self {
+        Failed::Cli(e)
+    }
+}
+
+impl From<psd2_client::Error> for Failed {
+    fn from(e: psd2_client::Error) -> Self {
+        match e {
+            psd2_client::Error::Http { .. } | psd2_client::Error::Connection { .. } => Failed::Bank(e),
+            other => Failed::Cli(client_error(other)),
+        }
+    }
+}
+
+impl From<psd2_eidas::Error> for Failed {
+    fn from(e: psd2_eidas::Error) -> Self {
+        Failed::Cli(e.into())
+    }
 }
 
 fn client_error(e: psd2_client::Error) -> CliError {
@@ -249,6 +352,7 @@ struct Ctx {
     sca: Sca,
     language: Option<String>,
     max_body: u64,
+    unattended: bool,
 }
 
 impl Ctx {
@@ -288,15 +392,15 @@ impl Ctx {
     }
 
     /// Exchanges a code for the pending scope; stores the token; returns its summary.
-    async fn exchange(&mut self, code: &str, state: Option<&str>) -> Result<serde_json::Value, CliError> {
-        let token = self.store.complete(&self.client, code, state).await.map_err(client_error)?.clone();
+    async fn exchange(&mut self, code: &str, state: Option<&str>) -> Result<serde_json::Value, Failed> {
+        let token = self.store.complete(&self.client, code, state).await?.clone();
         let summary = self.summary(&token);
         self.save()?;
         Ok(summary)
     }
 }
 
-async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
+async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let secrets = args.password.secrets()?;
@@ -307,6 +411,17 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     let qwac = load(&args.qwac_key, args.qwac.as_deref())?;
     let qseal = args.qseal_key.as_deref().map(|k| load(k, args.qseal.as_deref())).transpose()?;
     let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
+    for (call, version) in &args.api_versions {
+        options = options.with_api_version(*call, version.clone());
+    }
+    options.unattended = args.unattended;
+    options.retry = RetryPolicy::new(args.retries, args.retry_total);
+    if args.unattended && args.token_file.is_none() {
+        return Err(CliError::input(
+            "--unattended keeps the budget of 4 calls per account and 24 hours in the token file: give --token-file FILE",
+        )
+        .into());
+    }
     options.connect_timeout = args.connect_timeout;
     options.read_timeout = args.read_timeout;
     options.timeout = args.timeout;
@@ -327,10 +442,10 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
     }
     // Before any network call: a token file that cannot be read or saved stops here.
     let store = match &args.token_file {
-        Some(p) => Session::load(p).map_err(client_error)?,
+        Some(p) => Session::load(p)?,
         None => Session::new(),
     };
-    let client = Client::new(qwac, qseal, options).map_err(client_error)?;
+    let client = Client::new(qwac, qseal, options)?;
     let mut ctx = Ctx {
         client,
         token_file: args.token_file,
@@ -338,18 +453,26 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
         sca: args.sca,
         language: args.language,
         max_body: args.max_body,
+        unattended: args.unattended,
     };
 
     match args.op {
         Op::Consent { scope: s } => consent(&mut ctx, scope(&s)?).await,
         Op::Token { code, callback } => {
+            if let Some(url) = &callback
+                && let Some(sca) = session::parse_sca_callback(url)?
+            {
+                let account = ctx.store.complete_sca(&sca.sca_token, sca.state.as_deref(), OffsetDateTime::now_utc())?;
+                ctx.save()?;
+                return Ok(json!({ "account": account, "sca_token": "stored", "token_file": ctx.token_file.as_ref().map(|p| p.display().to_string()) }));
+            }
             let (code, state) = match (code, callback) {
                 (Some(c), _) => (c, None),
                 (None, Some(url)) => {
-                    let c = session::parse_callback(&url).map_err(client_error)?;
+                    let c = session::parse_callback(&url)?;
                     (c.code, c.state)
                 }
-                (None, None) => return Err(CliError::input("give --code or --callback")),
+                (None, None) => return Err(CliError::input("give --code or --callback").into()),
             };
             ctx.exchange(&code, state.as_deref()).await
         }
@@ -363,7 +486,7 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
                     ))
                 })?,
             };
-            let token = ctx.client.refresh(&refresh).await.map_err(client_error)?;
+            let token = ctx.client.refresh(&refresh).await?;
             let mut summary = ctx.summary(&token);
             if ctx.token_file.is_none() {
                 // The old pair no longer works: without a token file the new one is printed.
@@ -377,42 +500,107 @@ async fn run_async(args: Args) -> Result<serde_json::Value, CliError> {
         }
         Op::Accounts => {
             let t = ctx.access_token(Scope::Ais)?;
-            to_json(ctx.client.accounts(&t).await.map_err(client_error)?)
+            ctx.before_ais(None)?;
+            let r = ctx.client.accounts(&t).await;
+            ctx.after_ais(None, r.as_ref().err())?;
+            to_json(r?)
         }
         Op::Account { id } => {
             let t = ctx.access_token(Scope::Ais)?;
-            to_json(ctx.client.account(&t, &id).await.map_err(client_error)?)
+            ctx.before_ais(Some(&id))?;
+            let r = ctx.client.account(&t, &id).await;
+            ctx.after_ais(Some(&id), r.as_ref().err())?;
+            to_json(r?)
         }
-        Op::Transactions { id, from, to, next } => {
-            let t = ctx.access_token(Scope::Ais)?;
-            let page = ctx
-                .client
-                .transactions(&t, &id, from.as_deref(), to.as_deref(), next.as_deref())
-                .await
-                .map_err(client_error)?;
-            to_json(page)
-        }
+        Op::Transactions { id, from, to, next } => transactions(&mut ctx, &id, from, to, next).await,
         Op::Pay(p) => pay(&mut ctx, p).await,
         Op::PaymentStatus { payment_id, product: prod } => {
             let (prod, id) = last_payment(&ctx, payment_id, prod)?;
             let bearer = ctx.store.access_token(Scope::Pis).map(str::to_owned);
-            to_json(ctx.client.payment_status(prod, &id, bearer.as_deref()).await.map_err(client_error)?)
+            to_json(ctx.client.payment_status(prod, &id, bearer.as_deref()).await?)
         }
         Op::Payment { payment_id, product: prod } => {
             let (prod, id) = last_payment(&ctx, payment_id, prod)?;
             let t = ctx.access_token(Scope::Pis)?;
-            to_json(ctx.client.payment(&t, prod, &id).await.map_err(client_error)?)
+            to_json(ctx.client.payment(&t, prod, &id).await?)
         }
         Op::Funds { iban, amount, currency } => {
             let t = ctx.access_token(Scope::Caf)?;
             let req = FundsRequest::new(iban, Amount::new(amount, currency));
-            to_json(ctx.client.funds_confirmation(&t, &req).await.map_err(client_error)?)
+            to_json(ctx.client.funds_confirmation(&t, &req).await?)
         }
     }
 }
 
-fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, CliError> {
-    serde_json::to_value(v).map_err(|e| CliError::input(e.to_string()))
+/// `send transactions`: with the account's stored SCA token; on SCA_REQUIRED the SCA step
+/// (printed for the PSU, or performed with `--sca auto`), its token stored with the account, and
+/// the call repeated with it.
+async fn transactions(
+    ctx: &mut Ctx,
+    id: &str,
+    from: Option<String>,
+    to: Option<String>,
+    next: Option<String>,
+) -> Result<serde_json::Value, Failed> {
+    let t = ctx.access_token(Scope::Ais)?;
+    let sca = ctx.store.sca_token(id).map(|s| s.token().to_owned());
+    ctx.before_ais(Some(id))?;
+    let r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), sca.as_deref()).await;
+    ctx.after_ais(Some(id), r.as_ref().err())?;
+    let url = match r {
+        Err(psd2_client::Error::Http { kind: BankErrorKind::ScaRequired { url: Some(url) }, .. }) => url,
+        other => return to_json(other?),
+    };
+    ctx.store.drop_sca_token(id);
+    if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
+        return Err(CliError::check(format!(
+            "transactions: the bank requires SCA for this history: {url} (give --token-file FILE to keep the SCA token, or use --sca auto)"
+        ))
+        .into());
+    }
+    let state = ctx.store.start_sca(id)?;
+    let sca_uri = session::sca_url(&url, &state);
+    if ctx.sca == Sca::Manual {
+        ctx.save()?;
+        return Ok(json!({
+            "sca_required": true,
+            "account": id,
+            "sca_uri": sca_uri,
+            "next": "the PSU opens sca_uri; then: psd2-sign send ... token --callback '<redirect URL>', and repeat the call",
+        }));
+    }
+    let token = ctx.client.psu_sca_token(&url, &state).await?;
+    ctx.store.complete_sca(&token, Some(&state), OffsetDateTime::now_utc())?;
+    if ctx.token_file.is_some() {
+        ctx.save()?;
+    }
+    ctx.before_ais(Some(id))?;
+    let r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), Some(&token)).await;
+    ctx.after_ais(Some(id), r.as_ref().err())?;
+    to_json(r?)
+}
+
+impl Ctx {
+    /// With `--unattended`: refuses, before any I/O, a call over the account's budget.
+    fn before_ais(&self, account: Option<&str>) -> Result<(), Failed> {
+        if self.unattended {
+            self.store.check_unattended(session::budget_key(account), OffsetDateTime::now_utc()).map_err(|e| Failed::Cli(CliError::check(e.to_string())))?;
+        }
+        Ok(())
+    }
+
+    /// With `--unattended`: counts a call that reached the bank (answered, even with an error).
+    fn after_ais(&mut self, account: Option<&str>, error: Option<&psd2_client::Error>) -> Result<(), Failed> {
+        if self.unattended && !matches!(error, Some(psd2_client::Error::Connection { .. })) {
+            self.store.record_unattended(session::budget_key(account), OffsetDateTime::now_utc());
+            self.save()?;
+        }
+        Ok(())
+    }
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, Failed> {
+    serde_json::to_value(v).map_err(|e| Failed::Cli(CliError::input(e.to_string())))
 }
 
 fn last_payment(ctx: &Ctx, id: Option<String>, prod: Option<String>) -> Result<(PaymentProduct, String), CliError> {
@@ -424,14 +612,15 @@ fn last_payment(ctx: &Ctx, id: Option<String>, prod: Option<String>) -> Result<(
     Ok((product(&prod)?, id))
 }
 
-async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliError> {
+async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, Failed> {
     if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
         return Err(CliError::input(
             "consent keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto)",
-        ));
+        )
+        .into());
     }
-    let (pkce, state) = ctx.store.start(scope).map_err(client_error)?;
-    let uris = ctx.client.consent_uris(scope, &pkce).await.map_err(client_error)?;
+    let (pkce, state) = ctx.store.start(scope)?;
+    let uris = ctx.client.consent_uris(scope, &pkce).await?;
     let chosen = ctx
         .language
         .as_deref()
@@ -452,7 +641,7 @@ async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliEr
             }))
         }
         Sca::Auto => {
-            let code = ctx.client.psu_authorize(&chosen, &state).await.map_err(client_error)?;
+            let code = ctx.client.psu_authorize(&chosen, &state).await?;
             let token = ctx.exchange_or_print(&code, &state).await?;
             Ok(json!({ "scope": scope.as_str(), "token": token }))
         }
@@ -462,12 +651,12 @@ async fn consent(ctx: &mut Ctx, scope: Scope) -> Result<serde_json::Value, CliEr
 impl Ctx {
     /// After an automated PSU step: exchange and store (token file), or print the token when
     /// there is no token file (the only way to get it then).
-    async fn exchange_or_print(&mut self, code: &str, state: &str) -> Result<serde_json::Value, CliError> {
+    async fn exchange_or_print(&mut self, code: &str, state: &str) -> Result<serde_json::Value, Failed> {
         if self.token_file.is_some() {
             return self.exchange(code, Some(state)).await;
         }
         let pending = self.store.take_pending().ok_or_else(|| CliError::input("no pending consent"))?;
-        let token = self.client.token_from_code(code, pending.code_verifier()).await.map_err(client_error)?;
+        let token = self.client.token_from_code(code, pending.code_verifier()).await?;
         let mut summary = self.summary(&token);
         summary["access_token"] = json!(token.access_token);
         summary["refresh_token"] = json!(token.refresh_token);
@@ -475,24 +664,24 @@ impl Ctx {
     }
 }
 
-async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
+async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, Failed> {
     let prod = product(&p.product)?;
     let body = match &p.body {
         Some(src) => crate::common::read_body(src, ctx.max_body, "--body")?,
         None => {
             let (Some(iban), Some(name), Some(amount)) = (p.creditor_iban, p.creditor_name, p.amount) else {
-                return Err(CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount"));
+                return Err(CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount").into());
             };
             let mut req = PaymentRequest::new(iban, name, Amount::new(amount, p.currency));
             req.debtor_account = p.debtor_iban.map(AccountRef::iban);
             req.endtoend_identification = p.end_to_end_id;
             req.remittance_information_unstructured = p.remittance;
-            req.to_body().map_err(client_error)?
+            req.to_body()?
         }
     };
     if p.use_token {
         let t = ctx.access_token(Scope::Pis)?;
-        let init = ctx.client.initiate_payment(prod, body, PisAuth::Bearer(&t)).await.map_err(client_error)?;
+        let init = ctx.client.initiate_payment(prod, body, PisAuth::Bearer(&t)).await?;
         ctx.store.set_last_payment(prod, init.payment_id.clone());
         if ctx.token_file.is_some() {
             ctx.save()?;
@@ -502,10 +691,11 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
     if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
         return Err(CliError::input(
             "pay keeps the PKCE verifier for the token call: give --token-file FILE (or use --sca auto or --use-token)",
-        ));
+        )
+        .into());
     }
-    let (pkce, state) = ctx.store.start(Scope::Pis).map_err(client_error)?;
-    let init = ctx.client.initiate_payment(prod, body, PisAuth::Pkce(&pkce)).await.map_err(client_error)?;
+    let (pkce, state) = ctx.store.start(Scope::Pis)?;
+    let init = ctx.client.initiate_payment(prod, body, PisAuth::Pkce(&pkce)).await?;
     ctx.store.set_last_payment(prod, init.payment_id.clone());
     let sca_uri = init
         .sca_uri
@@ -524,9 +714,9 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, CliError> {
             }))
         }
         Sca::Auto => {
-            let code = ctx.client.psu_authorize(&sca_uri, &state).await.map_err(client_error)?;
+            let code = ctx.client.psu_authorize(&sca_uri, &state).await?;
             let token = ctx.exchange_or_print(&code, &state).await?;
-            let status = ctx.client.payment_status(prod, &init.payment_id, None).await.map_err(client_error)?;
+            let status = ctx.client.payment_status(prod, &init.payment_id, None).await?;
             Ok(json!({
                 "payment_id": init.payment_id,
                 "product": prod.as_str(),

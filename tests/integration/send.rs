@@ -270,7 +270,7 @@ fn a_silent_bank_is_a_connect_time_out() {
     let o = bin()
         .args(["send", "--bank", "belfius", "--env", &url, "--client-id", DEMO_CLIENT_ID])
         .args(["--qwac", &format!("{rsa}/qwac-chain.pem"), "--qwac-key", &format!("{rsa}/qwac.key")])
-        .args(["--connect-timeout", "1s", "accounts"])
+        .args(["--connect-timeout", "1s", "--retries", "0", "accounts"])
         .env("PSD2_SIGN_ACCESS_TOKEN", "AT")
         .env_remove("PSD2_SIGN_TOKEN_FILE")
         .output()

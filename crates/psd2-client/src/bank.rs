@@ -28,6 +28,8 @@ pub(crate) const CODE_CHALLENGE_METHOD: &str = "Code-Challenge-Method";
 pub(crate) const CODE_CHALLENGE: &str = "Code-Challenge";
 /// `Signature`: the Belfius PIS seal (profile `belfius-pis`).
 pub(crate) const SIGNATURE: &str = "Signature";
+/// The SCA token of an account, for history older than 90 days (belfius-api.md §6).
+pub(crate) const SCA_TOKEN: &str = "SCA-Token";
 
 /// The `Accept` value for a call version.
 pub(crate) fn accept(version: &str) -> String {
@@ -337,6 +339,8 @@ pub enum RoleNeed {
 pub struct CallSpec {
     /// Which call.
     pub call: Call,
+    /// The short name used on the command line (`--api-version account=3`).
+    pub key: &'static str,
     /// Short name for messages (`consent-uris`, `token`, …).
     pub name: &'static str,
     /// HTTP method.
@@ -365,6 +369,7 @@ pub const CALLS: &[CallSpec] = &TABLE;
 const TABLE: [CallSpec; 10] = [
     CallSpec {
         call: Call::ConsentUris,
+        key: "consent-uris",
         name: "consent-uris",
         method: "GET",
         path: "/consent-uris",
@@ -376,6 +381,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Token,
+        key: "token",
         name: "token",
         method: "POST",
         path: "/token",
@@ -387,6 +393,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Accounts,
+        key: "accounts",
         name: "accounts",
         method: "GET",
         path: "/accounts",
@@ -398,6 +405,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Account,
+        key: "account",
         name: "account",
         method: "GET",
         path: "/accounts/{id}",
@@ -410,6 +418,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Transactions,
+        key: "transactions",
         name: "transactions",
         method: "GET",
         path: "/accounts/{id}/transactions",
@@ -421,6 +430,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::InitiatePayment,
+        key: "payment-initiation",
         name: "payment initiation",
         method: "POST",
         path: "/payments/{product}",
@@ -432,6 +442,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Payment,
+        key: "payment",
         name: "payment details",
         method: "GET",
         path: "/payments/{product}/{id}",
@@ -443,6 +454,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::PaymentStatus,
+        key: "payment-status",
         name: "payment status",
         method: "GET",
         path: "/payments/{product}/{id}/status",
@@ -454,6 +466,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::FundsConfirmation,
+        key: "funds-confirmation",
         name: "funds confirmation",
         method: "POST",
         path: "/funds-confirmations",
@@ -465,6 +478,7 @@ const TABLE: [CallSpec; 10] = [
     },
     CallSpec {
         call: Call::Sca,
+        key: "sca",
         name: "SCA step",
         method: "GET",
         path: "",

@@ -54,6 +54,64 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Longest silence while reading an answer (default 30 s).
     pub read_timeout: Duration,
+    /// `Accept` versions that replace the call table's (belfius-api.md §14.1: the bank
+    /// decommissions versions; a new one must not need a new release).
+    pub api_versions: Vec<(Call, String)>,
+    /// Unattended AIS calls: `psu_involved=false` is sent on accounts, account details and
+    /// transactions (the PSU is not present; Belfius allows four per account and 24 hours). The
+    /// budget itself is kept by [`Session`](crate::session::Session).
+    pub unattended: bool,
+    /// Which failures are retried, how often and how long ([`RetryPolicy`]).
+    pub retry: RetryPolicy,
+}
+
+/// Retries that are safe: a connection that could not be set up (refused, reset or timed out
+/// during the TCP or TLS handshake) never carried the request, so any call but a payment
+/// initiation is tried again; a GET (idempotent) is also tried again after a lost answer or a
+/// 5xx. A payment initiation is never retried: a new attempt is a new payment, the caller's
+/// decision. Waits double from `initial_backoff` up to `max_backoff`; no new attempt starts when
+/// it would end after `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Further attempts after the first (default 4, as Tink does for Belfius).
+    pub retries: u32,
+    /// The first wait (default 250 ms).
+    pub initial_backoff: Duration,
+    /// The longest wait (default 2 s).
+    pub max_backoff: Duration,
+    /// No attempt starts after this much time since the first (default 15 s).
+    pub total: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 4,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(2),
+            total: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        Self { retries: 0, ..Self::default() }
+    }
+
+    /// `retries` further attempts within `total`, the default waits.
+    pub fn new(retries: u32, total: Duration) -> Self {
+        Self { retries, total, ..Self::default() }
+    }
+
+    /// With these waits (first, longest).
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
 }
 
 impl ClientOptions {
@@ -76,7 +134,17 @@ impl ClientOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            api_versions: Vec::new(),
+            unattended: false,
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// With `version` as the `Accept` version of `call`, instead of the call table's.
+    pub fn with_api_version(mut self, call: Call, version: impl Into<String>) -> Self {
+        self.api_versions.retain(|(c, _)| *c != call);
+        self.api_versions.push((call, version.into()));
+        self
     }
 
     /// With the client secret.
@@ -165,12 +233,22 @@ struct Outgoing<'a> {
     pkce: Option<&'a Pkce>,
     /// `(content type, body)`.
     body: Option<(&'static str, Vec<u8>)>,
+    /// Further headers (`SCA-Token`).
+    extra: Vec<(&'static str, String)>,
 }
 
 impl<'a> Outgoing<'a> {
     fn new(spec: &'static CallSpec, url: reqwest::Url) -> Self {
-        Self { spec, url, scope: None, bearer: None, pkce: None, body: None }
+        Self { spec, url, scope: None, bearer: None, pkce: None, body: None, extra: Vec::new() }
     }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Before the request left: the connection could not be set up.
+    Connect(Error),
+    /// The request may have reached the bank.
+    Sent(Error),
 }
 
 /// The client of the Belfius/Banx dedicated interface (and of the embedded sandbox).
@@ -333,16 +411,19 @@ impl Client {
 
     /// `GET /accounts` (AIS token).
     pub async fn accounts(&self, access_token: &str) -> Result<AccountList, Error> {
-        self.get(Call::Accounts, None, None, &[], Some(access_token)).await
+        self.get(Call::Accounts, None, None, &self.ais_query(&[]), Some(access_token), None).await
     }
 
     /// `GET /accounts/{id}` (AIS token): details and balance.
     pub async fn account(&self, access_token: &str, id: &str) -> Result<AccountDetails, Error> {
-        self.get(Call::Account, Some(id), None, &[], Some(access_token)).await
+        self.get(Call::Account, Some(id), None, &self.ais_query(&[]), Some(access_token), None).await
     }
 
     /// `GET /accounts/{id}/transactions?date_from=&date_to=` (AIS token); dates `YYYY-MM-DD`;
-    /// `next` is the `next_page_key` of the previous page.
+    /// `next` is the `next_page_key` of the previous page; `sca_token` the `SCA-Token` of this
+    /// account, which history older than 90 days needs (without it the bank answers
+    /// [`BankErrorKind::ScaRequired`](crate::BankErrorKind::ScaRequired) with the URL of the
+    /// PSU's step, [`Client::psu_sca_token`] in a sandbox).
     pub async fn transactions(
         &self,
         access_token: &str,
@@ -350,12 +431,33 @@ impl Client {
         date_from: Option<&str>,
         date_to: Option<&str>,
         next: Option<&str>,
+        sca_token: Option<&str>,
     ) -> Result<TransactionPage, Error> {
         let query: Vec<(&str, &str)> = [("date_from", date_from), ("date_to", date_to), ("next", next)]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-        self.get(Call::Transactions, Some(id), None, &query, Some(access_token)).await
+        self.get(Call::Transactions, Some(id), None, &self.ais_query(&query), Some(access_token), sca_token).await
+    }
+
+    /// The query of an AIS call: `query`, and `psu_involved=false` when unattended.
+    fn ais_query<'q>(&self, query: &[(&'q str, &'q str)]) -> Vec<(&'q str, &'q str)> {
+        let mut q = query.to_vec();
+        if self.options.unattended {
+            q.push(("psu_involved", "false"));
+        }
+        q
+    }
+
+    /// The `Accept` version sent for `call`: the override of [`ClientOptions::api_versions`], else
+    /// the call table's.
+    pub fn accept_version(&self, call: Call) -> Option<&str> {
+        self.options
+            .api_versions
+            .iter()
+            .find(|(c, _)| *c == call)
+            .map(|(_, v)| v.as_str())
+            .or(call.spec().accept_version)
     }
 
     /// `POST /payments/{product}` with the exact body bytes, sealed with the QSealC (`Signature`,
@@ -391,7 +493,7 @@ impl Client {
         product: PaymentProduct,
         id: &str,
     ) -> Result<PaymentDetails, Error> {
-        self.get(Call::Payment, Some(id), Some(product), &[], Some(access_token)).await
+        self.get(Call::Payment, Some(id), Some(product), &[], Some(access_token), None).await
     }
 
     /// `GET /payments/{product}/{id}/status` (a PIS token is optional).
@@ -401,7 +503,7 @@ impl Client {
         id: &str,
         access_token: Option<&str>,
     ) -> Result<PaymentStatus, Error> {
-        self.get(Call::PaymentStatus, Some(id), Some(product), &[], access_token).await
+        self.get(Call::PaymentStatus, Some(id), Some(product), &[], access_token, None).await
     }
 
     /// `POST /funds-confirmations` (CAF token).
@@ -423,6 +525,17 @@ impl Client {
     /// `GET sca_uri&state=S` without following the redirect; reads `code` from the `Location`
     /// (`<Redirect-URI>?code=C&state=S`) and checks `state`. Returns the authorization code.
     pub async fn psu_authorize(&self, sca_uri: &str, state: &str) -> Result<String, Error> {
+        self.psu_step(sca_uri, state, "code").await
+    }
+
+    /// The PSU's SCA step for history older than 90 days, automated: as
+    /// [`psu_authorize`](Self::psu_authorize), reading `sca_token` from the redirect. Returns the
+    /// SCA token to send as `SCA-Token` with [`transactions`](Self::transactions).
+    pub async fn psu_sca_token(&self, sca_uri: &str, state: &str) -> Result<String, Error> {
+        self.psu_step(sca_uri, state, "sca_token").await
+    }
+
+    async fn psu_step(&self, sca_uri: &str, state: &str, wanted: &str) -> Result<String, Error> {
         let spec = Call::Sca.spec();
         let mut url = reqwest::Url::parse(sca_uri)
             .map_err(|e| Error::BadResponse { call: spec.name, reason: format!("SCA URL {sca_uri:?}: {e}") })?;
@@ -440,14 +553,10 @@ impl Client {
             .map_err(|e| Error::BadResponse { call: spec.name, reason: format!("Location {location:?}: {e}") })?;
         let param = |name: &str| target.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         if let Some(error) = param("error") {
-            let error =
-                BankError { error: Some(error), error_code: None, error_description: param("error_description") };
-            return Err(Error::Http {
-                call: spec.name,
-                status: answer.status.as_u16(),
-                error: Some(error),
-                body: location,
-            });
+            let error = BankError::new(Some(error), None, param("error_description"));
+            let status = answer.status.as_u16();
+            let kind = crate::BankErrorKind::classify(self.options.bank, status, Some(&error), None);
+            return Err(Error::Http { call: spec.name, status, error: Some(error), body: location, kind });
         }
         if param("state").as_deref() != Some(state) {
             return Err(Error::BadResponse {
@@ -455,9 +564,10 @@ impl Client {
                 reason: format!("the redirect's state {:?} is not the one sent", param("state").unwrap_or_default()),
             });
         }
-        param("code")
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| Error::BadResponse { call: spec.name, reason: "the redirect carries no code".into() })
+        param(wanted).filter(|c| !c.is_empty()).ok_or_else(|| Error::BadResponse {
+            call: spec.name,
+            reason: format!("the redirect carries no {wanted}"),
+        })
     }
 
     async fn get<T: DeserializeOwned>(
@@ -467,6 +577,7 @@ impl Client {
         product: Option<PaymentProduct>,
         query: &[(&str, &str)],
         bearer: Option<&str>,
+        sca_token: Option<&str>,
     ) -> Result<T, Error> {
         let spec = call.spec();
         let mut url = self.url(call, id, product)?;
@@ -475,21 +586,73 @@ impl Client {
         }
         let mut out = Outgoing::new(spec, url);
         out.bearer = bearer;
+        if let Some(t) = sca_token {
+            out.extra.push((bank::SCA_TOKEN, t.to_owned()));
+        }
         let answer = self.send(out).await?;
         json(spec, &answer)
     }
 
-    /// Role gate, headers, seal, send, status and `Response-ID` checks.
+    /// Role gate, then attempts (retried as [`RetryPolicy`] allows), then the status and
+    /// `Response-ID` checks.
     async fn send(&self, out: Outgoing<'_>) -> Result<Answer, Error> {
         let spec = out.spec;
         self.check_roles(spec.call, out.scope)?;
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let policy = self.options.retry;
+        let idempotent = spec.method() == reqwest::Method::GET;
+        let started = std::time::Instant::now();
+        let mut wait = policy.initial_backoff;
+        let mut attempt: u32 = 0;
+        let (answer, request_id) = loop {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let result = self.attempt(&out, &request_id).await;
+            let (retry, why) = match &result {
+                Err(Failure::Connect(_)) => (spec.call != Call::InitiatePayment, "the connection could not be set up"),
+                Err(Failure::Sent(_)) => (idempotent, "no answer"),
+                Ok(a) => (idempotent && a.status.is_server_error(), "a 5xx answer"),
+            };
+            let in_time = started.elapsed() + wait < policy.total;
+            if !(retry && attempt < policy.retries && in_time) {
+                match result {
+                    Ok(a) => break (a, request_id),
+                    Err(Failure::Connect(e) | Failure::Sent(e)) => return Err(e),
+                }
+            }
+            attempt += 1;
+            tracing::info!(call = spec.name, attempt, wait_ms = wait.as_millis() as u64, why, "retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(policy.max_backoff);
+        };
+        let status = answer.status;
+        let expected = if spec.call == Call::Sca { status.is_redirection() } else { status.is_success() };
+        if !expected {
+            return Err(http_error(self.options.bank, spec, &answer));
+        }
+        match header(&answer.headers, bank::RESPONSE_ID) {
+            Some(id) if id.eq_ignore_ascii_case(&request_id) => {}
+            Some(id) => {
+                return Err(Error::BadResponse {
+                    call: spec.name,
+                    reason: format!("Response-ID {id:?} is not the Request-ID {request_id}"),
+                });
+            }
+            None if spec.call == Call::Sca => {}
+            None => {
+                return Err(Error::BadResponse { call: spec.name, reason: "no Response-ID header".into() });
+            }
+        }
+        Ok(answer)
+    }
+
+    /// One attempt: headers, seal, send, read the whole answer.
+    async fn attempt(&self, out: &Outgoing<'_>, request_id: &str) -> Result<Answer, Failure> {
+        let spec = out.spec;
         let mut req = self.http.request(spec.method(), out.url.clone());
-        for (name, value) in self.headers(&out, &request_id)? {
+        for (name, value) in self.headers(out, request_id).map_err(Failure::Connect)? {
             req = req.header(name, value);
         }
-        if let Some((_, body)) = out.body {
-            req = req.body(body);
+        if let Some((_, body)) = &out.body {
+            req = req.body(body.clone());
         }
         let shown_url = {
             let mut u = out.url.clone();
@@ -500,7 +663,8 @@ impl Client {
         tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "sending");
         let resp = req.send().await.map_err(|e| {
             tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "no answer");
-            Error::Connection { call: spec.name, url: shown_url.clone(), reason: transport_reason(&e, &self.options) }
+            let err = Error::Connection { call: spec.name, url: shown_url.clone(), reason: transport_reason(&e, &self.options) };
+            if e.is_connect() { Failure::Connect(err) } else { Failure::Sent(err) }
         })?;
         let status = resp.status();
         tracing::info!(
@@ -519,31 +683,15 @@ impl Client {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| Error::Connection {
-                call: spec.name,
-                url: shown_url,
-                reason: transport_reason(&e, &self.options),
+            .map_err(|e| {
+                Failure::Sent(Error::Connection {
+                    call: spec.name,
+                    url: shown_url,
+                    reason: transport_reason(&e, &self.options),
+                })
             })?
             .to_vec();
-        let answer = Answer { status, headers, body };
-        let expected = if spec.call == Call::Sca { status.is_redirection() } else { status.is_success() };
-        if !expected {
-            return Err(http_error(spec, &answer));
-        }
-        match header(&answer.headers, bank::RESPONSE_ID) {
-            Some(id) if id.eq_ignore_ascii_case(&request_id) => {}
-            Some(id) => {
-                return Err(Error::BadResponse {
-                    call: spec.name,
-                    reason: format!("Response-ID {id:?} is not the Request-ID {request_id}"),
-                });
-            }
-            None if spec.call == Call::Sca => {}
-            None => {
-                return Err(Error::BadResponse { call: spec.name, reason: "no Response-ID header".into() });
-            }
-        }
-        Ok(answer)
+        Ok(Answer { status, headers, body })
     }
 
     /// Every header of a request, in order: `Request-ID`, `Accept`, `Accept-Language`,
@@ -552,7 +700,7 @@ impl Client {
     fn headers(&self, out: &Outgoing<'_>, request_id: &str) -> Result<Vec<(&'static str, String)>, Error> {
         let spec = out.spec;
         let mut h: Vec<(&'static str, String)> = vec![(bank::REQUEST_ID, request_id.to_owned())];
-        if let Some(v) = spec.accept_version {
+        if let Some(v) = self.accept_version(spec.call) {
             h.push((ACCEPT.as_str(), bank::accept(v)));
         }
         if let Some(lang) = &self.options.accept_language {
@@ -603,6 +751,7 @@ impl Client {
             }
             h.push((CONTENT_TYPE.as_str(), (*content_type).to_owned()));
         }
+        h.extend(out.extra.iter().cloned());
         Ok(h)
     }
 
@@ -674,12 +823,15 @@ fn json<T: DeserializeOwned>(spec: &CallSpec, answer: &Answer) -> Result<T, Erro
     })
 }
 
-fn http_error(spec: &CallSpec, answer: &Answer) -> Error {
+fn http_error(bank: Bank, spec: &CallSpec, answer: &Answer) -> Error {
     let error = serde_json::from_slice::<BankError>(&answer.body)
         .ok()
         .filter(|e| e.error.is_some() || e.error_code.is_some() || e.error_description.is_some());
     let body = if error.is_some() { String::new() } else { shorten(&answer.body) };
-    Error::Http { call: spec.name, status: answer.status.as_u16(), error, body }
+    let retry_after = header(&answer.headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+    let status = answer.status.as_u16();
+    let kind = crate::BankErrorKind::classify(bank, status, error.as_ref(), retry_after);
+    Error::Http { call: spec.name, status, error, body, kind }
 }
 
 fn shorten(body: &[u8]) -> String {

@@ -15,6 +15,17 @@ pub struct BankError {
     /// One readable sentence.
     #[serde(default)]
     pub error_description: Option<String>,
+    /// The SCA URL of an `SCA_REQUIRED` answer, when the bank sends it as a field of its own
+    /// (the embedded sandbox does; otherwise it is in `error_description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sca_redirect_url: Option<String>,
+}
+
+impl BankError {
+    /// A body with these three fields.
+    pub fn new(error: Option<String>, error_code: Option<String>, error_description: Option<String>) -> Self {
+        Self { error, error_code, error_description, sca_redirect_url: None }
+    }
 }
 
 impl std::fmt::Display for BankError {
@@ -51,8 +62,9 @@ pub enum Error {
         /// What failed (the error chain, innermost last).
         reason: String,
     },
-    /// The bank answered with an error status.
-    #[error("{call}: HTTP {status}{}", match error { Some(e) => format!(": {e}"), None if body.is_empty() => String::new(), None => format!(": {body}") })]
+    /// The bank answered with an error status; `kind` says which error it is and
+    /// [`BankErrorKind::action`](crate::BankErrorKind::action) what to do.
+    #[error("{call}: HTTP {status}{}; {}", match error { Some(e) => format!(": {e}"), None if body.is_empty() => String::new(), None => format!(": {body}") }, kind.advice())]
     Http {
         /// The call.
         call: &'static str,
@@ -62,6 +74,8 @@ pub enum Error {
         error: Option<BankError>,
         /// The raw body (shortened), when it does not.
         body: String,
+        /// The error recognised from status and body.
+        kind: crate::BankErrorKind,
     },
     /// A certificate lacks the PSD2 role the call needs; nothing was sent.
     #[error("{certificate} ({subject}) lacks PSD2 role {role} needed for {call} (it has: {has}); nothing was sent")]
@@ -110,6 +124,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The unattended budget of an account is used up; nothing was sent.
+    #[error("the unattended budget of account {account} is used up: {calls} calls in the last 24 hours; the next one is possible at {frees_at}; nothing was sent")]
+    UnattendedBudget {
+        /// The account (logical id, `*` for the account list).
+        account: String,
+        /// The calls counted in the window.
+        calls: usize,
+        /// When the next call fits (RFC 3339).
+        frees_at: String,
+    },
     /// A code arrived but no consent or payment is waiting for one in the session.
     #[error("no pending consent or payment in the session (start a consent or a payment first)")]
     NoPendingAuthorization,
@@ -130,6 +154,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The bank error recognised, for an [`Error::Http`].
+    pub fn bank_error(&self) -> Option<&crate::BankErrorKind> {
+        match self {
+            Error::Http { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
     /// Whether the error is a missing PSD2 role (the CLI exits 1 for it).
     pub fn is_role_missing(&self) -> bool {
         matches!(self, Error::RoleMissing { .. })

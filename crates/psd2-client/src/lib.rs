@@ -9,6 +9,8 @@
 //! - [`Bank`], [`Environment`], [`CALLS`]: Belfius / Banx hosts, prefixes and the call table
 //!   (Accept versions, headers, roles);
 //! - [`Pkce`]: RFC 7636 S256, and the random `state` values ([`random_token`]);
+//! - [`BankErrorKind`], [`Action`]: the bank's error codes, current and older, and what a TPP
+//!   does about each;
 //! - [`Client`]: the async bank client (consent, token, AIS, PIS sealed with the QSealC, CAF) with
 //!   the role gate before any I/O; [`types`]: the bodies;
 //! - [`session`]: the OAuth session kept between calls (tokens, the pending PKCE verifier and
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod bank;
+mod bank_error;
 mod client;
 mod error;
 mod pkce;
@@ -29,6 +32,7 @@ pub use reqwest::Url;
 pub use rustls;
 
 pub use bank::{Auth, Bank, BaseUrl, CALLS, Call, CallSpec, Environment, PaymentProduct, RoleNeed, Scope};
-pub use client::{Client, ClientOptions, PisAuth};
+pub use bank_error::{Action, BankErrorKind};
+pub use client::{Client, ClientOptions, PisAuth, RetryPolicy};
 pub use error::{BankError, Error};
 pub use pkce::{PKCE_METHOD, Pkce, random_token, s256_challenge};

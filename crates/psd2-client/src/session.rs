@@ -97,6 +97,57 @@ pub struct Session {
     pending: Option<Pending>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payment: Option<LastPayment>,
+    /// SCA tokens by account (logical id), for history older than 90 days.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    sca_tokens: BTreeMap<String, ScaToken>,
+    /// An SCA step waiting for its redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_sca: Option<PendingSca>,
+    /// Unattended AIS calls by account (the account list as `*`): Unix times, the last 24 hours.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    unattended: BTreeMap<String, Vec<i64>>,
+}
+
+/// An SCA token of one account. `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaToken {
+    token: String,
+    /// When it was obtained (Unix time).
+    pub obtained: i64,
+}
+
+impl std::fmt::Debug for ScaToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScaToken").field("token", &"***").field("obtained", &self.obtained).finish()
+    }
+}
+
+impl ScaToken {
+    /// The token, for the `SCA-Token` header.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// An SCA step (history older than 90 days) waiting for the redirect that brings its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingSca {
+    /// The account (logical id) the token is for.
+    pub account: String,
+    /// The `state` sent; the redirect must bring it back.
+    pub state: String,
+}
+
+/// Unattended AIS calls Belfius allows per account in 24 hours (belfius-api.md §6, §14.3).
+pub const UNATTENDED_PER_DAY: usize = 4;
+/// The rolling window of [`UNATTENDED_PER_DAY`], in seconds.
+const DAY: i64 = 24 * 3600;
+
+/// The budget key of an account: its logical id, or `*` for the account list.
+pub fn budget_key(account: Option<&str>) -> &str {
+    account.unwrap_or("*")
 }
 
 fn file_error(path: &Path, reason: impl std::fmt::Display) -> Error {
@@ -237,6 +288,78 @@ impl Session {
     pub fn set_last_payment(&mut self, product: PaymentProduct, payment_id: impl Into<String>) {
         self.payment = Some(LastPayment { product: product.as_str().to_owned(), payment_id: payment_id.into() });
     }
+
+    /// Starts an SCA step for `account`: a fresh `state`, kept as the pending SCA (replacing
+    /// any earlier one). Send the PSU to [`sca_url`]`(url, &state)`.
+    pub fn start_sca(&mut self, account: &str) -> Result<String, Error> {
+        let state = crate::pkce::random_token(16)?;
+        self.pending_sca = Some(PendingSca { account: account.to_owned(), state: state.clone() });
+        Ok(state)
+    }
+
+    /// The pending SCA step, if any.
+    pub fn pending_sca(&self) -> Option<&PendingSca> {
+        self.pending_sca.as_ref()
+    }
+
+    /// Stores the SCA token the redirect brought for the pending step (its `state` checked, when
+    /// it brought one) and clears the step; returns the account.
+    pub fn complete_sca(&mut self, sca_token: &str, state: Option<&str>, now: time::OffsetDateTime) -> Result<String, Error> {
+        let p = self.pending_sca.as_ref().ok_or(Error::NoPendingAuthorization)?;
+        if let Some(s) = state
+            && s != p.state
+        {
+            return Err(Error::StateMismatch { got: s.to_owned() });
+        }
+        let account = p.account.clone();
+        self.pending_sca = None;
+        self.set_sca_token(&account, sca_token, now);
+        Ok(account)
+    }
+
+    /// The stored SCA token of an account.
+    pub fn sca_token(&self, account: &str) -> Option<&ScaToken> {
+        self.sca_tokens.get(account)
+    }
+
+    /// Stores (replaces) the SCA token of an account.
+    pub fn set_sca_token(&mut self, account: &str, token: &str, now: time::OffsetDateTime) {
+        self.sca_tokens.insert(account.to_owned(), ScaToken { token: token.to_owned(), obtained: now.unix_timestamp() });
+    }
+
+    /// Forgets the SCA token of an account (the bank asked for SCA again).
+    pub fn drop_sca_token(&mut self, account: &str) {
+        self.sca_tokens.remove(account);
+    }
+
+    /// Whether one more unattended call for `account` ([`budget_key`]) fits the budget of
+    /// [`UNATTENDED_PER_DAY`] per rolling 24 hours at `now`; if not, [`Error::UnattendedBudget`]
+    /// says when the next one fits. Check before the call; [`record_unattended`](Self::record_unattended) after sending.
+    pub fn check_unattended(&self, account: &str, now: time::OffsetDateTime) -> Result<(), Error> {
+        let now = now.unix_timestamp();
+        let recent: Vec<i64> =
+            self.unattended.get(account).map(|v| v.iter().copied().filter(|t| now - t < DAY).collect()).unwrap_or_default();
+        if recent.len() < UNATTENDED_PER_DAY {
+            return Ok(());
+        }
+        let oldest = recent.iter().copied().min().unwrap_or(now);
+        let frees = time::OffsetDateTime::from_unix_timestamp(oldest + DAY).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        Err(Error::UnattendedBudget {
+            account: account.to_owned(),
+            calls: recent.len(),
+            frees_at: frees
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| frees.unix_timestamp().to_string()),
+        })
+    }
+
+    /// Counts one unattended call for `account` at `now` (and forgets calls older than 24 hours).
+    pub fn record_unattended(&mut self, account: &str, now: time::OffsetDateTime) {
+        let now = now.unix_timestamp();
+        let calls = self.unattended.entry(account.to_owned()).or_default();
+        calls.retain(|t| now - t < DAY);
+        calls.push(now);
+    }
 }
 
 /// The folder of `path` must exist: a session that cannot be saved loses tokens.
@@ -266,6 +389,29 @@ pub struct Callback {
     pub code: String,
     /// The `state`, when present.
     pub state: Option<String>,
+}
+
+/// What the bank's redirect after an SCA step for old history brought back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScaCallback {
+    /// The SCA token.
+    pub sca_token: String,
+    /// The `state`, when present.
+    pub state: Option<String>,
+}
+
+/// Reads `sca_token` and `state` from the redirect URL; `None` when it carries no `sca_token`
+/// (then it is an authorization-code redirect: [`parse_callback`]).
+pub fn parse_sca_callback(redirect: &str) -> Result<Option<ScaCallback>, Error> {
+    let url = url::Url::parse(redirect).map_err(|e| {
+        Error::Config(format!("the redirect URL {:?} does not parse: {e}", redirect.escape_debug().to_string()))
+    })?;
+    let get = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    if let Some(error) = get("error") {
+        return Err(Error::RedirectError { error, description: get("error_description") });
+    }
+    Ok(get("sca_token").filter(|t| !t.is_empty()).map(|sca_token| ScaCallback { sca_token, state: get("state") }))
 }
 
 /// Reads `code` and `state` from the redirect URL (query form-decoded). A redirect carrying
@@ -306,6 +452,37 @@ mod tests {
         assert!(matches!(parse_callback("https://tpp.example/cb?state=1"), Err(Error::Config(_))));
         assert!(matches!(parse_callback("not a url"), Err(Error::Config(_))));
         assert_eq!(parse_callback("https://t/cb?code=%zz%4").unwrap().code, "%zz%4");
+    }
+
+    #[test]
+    fn unattended_budget_is_four_per_rolling_day() {
+        let t0 = time::macros::datetime!(2026-12-01 08:00 UTC);
+        let mut s = Session::new();
+        for i in 0..4 {
+            s.check_unattended("acc", t0 + time::Duration::hours(i)).unwrap();
+            s.record_unattended("acc", t0 + time::Duration::hours(i));
+        }
+        let e = s.check_unattended("acc", t0 + time::Duration::hours(5)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the unattended budget of account acc is used up: 4 calls in the last 24 hours; the next one is possible at 2026-12-02T08:00:00Z; nothing was sent"
+        );
+        s.check_unattended("other", t0).unwrap();
+        s.check_unattended("acc", t0 + time::Duration::hours(24)).unwrap();
+    }
+
+    #[test]
+    fn sca_tokens_by_account() {
+        let now = time::macros::datetime!(2026-12-01 08:00 UTC);
+        let mut s = Session::new();
+        let state = s.start_sca("acc1").unwrap();
+        assert!(matches!(s.complete_sca("T", Some("other"), now), Err(Error::StateMismatch { .. })));
+        assert_eq!(s.complete_sca("T", Some(&state), now).unwrap(), "acc1");
+        assert_eq!(s.sca_token("acc1").unwrap().token(), "T");
+        assert!(!format!("{s:?}").contains("\"T\""));
+        let cb = parse_sca_callback(&format!("https://t/cb?sca_token=T&state={state}")).unwrap().unwrap();
+        assert_eq!(cb.sca_token, "T");
+        assert!(parse_sca_callback("https://t/cb?code=C").unwrap().is_none());
     }
 
     #[test]

@@ -256,7 +256,7 @@ async fn headers_on_the_wire_over_mtls() {
     let accounts = client.accounts(&token.access_token).await.unwrap();
     assert_eq!(accounts.accounts[0].logical_id, "acc1");
     let page =
-        client.transactions(&token.access_token, "acc1", Some("2026-10-01"), Some("2026-11-26"), None).await.unwrap();
+        client.transactions(&token.access_token, "acc1", Some("2026-10-01"), Some("2026-11-26"), None, None).await.unwrap();
     assert_eq!(page.embedded.transactions[0].amount.as_deref(), Some("-12.34"));
     let refreshed = client.refresh("RT").await.unwrap();
     assert_eq!(refreshed.access_token, "AT");
@@ -425,6 +425,7 @@ async fn transport_failures_are_explained() {
     let port = silent.local_addr().unwrap().port();
     let mut opts = options(port, &pki.ca);
     opts.connect_timeout = std::time::Duration::from_secs(1);
+    opts.retry = psd2_client::RetryPolicy::none();
     let e = Client::new(identity("rsa", "qwac"), None, opts).unwrap().accounts("AT").await.unwrap_err();
     assert!(e.to_string().contains("no connection within 1 s (connect time-out): the host does not answer"), "{e}");
     drop(silent);

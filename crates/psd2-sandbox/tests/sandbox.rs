@@ -813,7 +813,7 @@ mod bank_client {
         assert_eq!(token.logical_id.as_ref(), Some(first));
         let details = client.account(&token.access_token, first).await.unwrap();
         assert_eq!(details.balance.as_deref(), Some("1234.56"));
-        let page = client.transactions(&token.access_token, first, None, None, None).await.unwrap();
+        let page = client.transactions(&token.access_token, first, None, None, None, None).await.unwrap();
         assert_eq!(page.embedded.transactions.len(), 3);
         let e = client.account(&token.access_token, "no-such-account").await.unwrap_err();
         assert!(
