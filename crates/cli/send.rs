@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use psd2_client::session::{self, Session};
 use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token};
-use psd2_client::{Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, RetryPolicy, Scope};
+use psd2_client::{
+    Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, RetryPolicy, Scope,
+};
 use psd2_eidas::{Identity, KeyRef, Secret};
 use serde::Serialize;
 use serde_json::json;
@@ -294,7 +296,9 @@ fn error_json(e: &psd2_client::Error) -> serde_json::Value {
             "action": kind.action().as_str(),
             "advice": kind.advice(),
         }),
-        other => json!({ "status": null, "error": null, "error_code": null, "description": other.to_string(), "action": "unknown" }),
+        other => {
+            json!({ "status": null, "error": null, "error_code": null, "description": other.to_string(), "action": "unknown" })
+        }
     }
 }
 
@@ -462,9 +466,12 @@ async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
             if let Some(url) = &callback
                 && let Some(sca) = session::parse_sca_callback(url)?
             {
-                let account = ctx.store.complete_sca(&sca.sca_token, sca.state.as_deref(), OffsetDateTime::now_utc())?;
+                let account =
+                    ctx.store.complete_sca(&sca.sca_token, sca.state.as_deref(), OffsetDateTime::now_utc())?;
                 ctx.save()?;
-                return Ok(json!({ "account": account, "sca_token": "stored", "token_file": ctx.token_file.as_ref().map(|p| p.display().to_string()) }));
+                return Ok(
+                    json!({ "account": account, "sca_token": "stored", "token_file": ctx.token_file.as_ref().map(|p| p.display().to_string()) }),
+                );
             }
             let (code, state) = match (code, callback) {
                 (Some(c), _) => (c, None),
@@ -548,8 +555,11 @@ async fn transactions(
     let r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), sca.as_deref()).await;
     ctx.after_ais(Some(id), r.as_ref().err())?;
     let url = match r {
-        Err(psd2_client::Error::Http { kind: BankErrorKind::ScaRequired { url: Some(url) }, .. }) => url,
-        other => return to_json(other?),
+        Ok(page) => return to_json(page),
+        Err(e) => match e.bank_error() {
+            Some(BankErrorKind::ScaRequired { url: Some(url) }) => url.clone(),
+            _ => return Err(e.into()),
+        },
     };
     ctx.store.drop_sca_token(id);
     if ctx.sca == Sca::Manual && ctx.token_file.is_none() {
@@ -584,7 +594,9 @@ impl Ctx {
     /// With `--unattended`: refuses, before any I/O, a call over the account's budget.
     fn before_ais(&self, account: Option<&str>) -> Result<(), Failed> {
         if self.unattended {
-            self.store.check_unattended(session::budget_key(account), OffsetDateTime::now_utc()).map_err(|e| Failed::Cli(CliError::check(e.to_string())))?;
+            self.store
+                .check_unattended(session::budget_key(account), OffsetDateTime::now_utc())
+                .map_err(|e| Failed::Cli(CliError::check(e.to_string())))?;
         }
         Ok(())
     }
@@ -670,7 +682,9 @@ async fn pay(ctx: &mut Ctx, p: PayArgs) -> Result<serde_json::Value, Failed> {
         Some(src) => crate::common::read_body(src, ctx.max_body, "--body")?,
         None => {
             let (Some(iban), Some(name), Some(amount)) = (p.creditor_iban, p.creditor_name, p.amount) else {
-                return Err(CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount").into());
+                return Err(
+                    CliError::input("pay: give --body, or --creditor-iban, --creditor-name and --amount").into()
+                );
             };
             let mut req = PaymentRequest::new(iban, name, Amount::new(amount, p.currency));
             req.debtor_account = p.debtor_iban.map(AccountRef::iban);

@@ -144,7 +144,8 @@ fn pis_reason(code: &str) -> Option<&'static str> {
 /// The first `https://` URL in a text.
 fn find_url(text: &str) -> Option<String> {
     let start = text.find("https://")?;
-    let url: String = text[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '<' | '>')).collect();
+    let url: String =
+        text[start..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '<' | '>')).collect();
     Some(url.trim_end_matches(['.', ',', ')', ';']).to_owned())
 }
 
@@ -162,7 +163,9 @@ impl BankErrorKind {
         };
         let other_host = other_host.trim_start_matches("https://");
         if upper == "SCA_REQUIRED" || code == "B14800ZZ-0PLC-REDRCT" || code == "20007" {
-            return Self::ScaRequired { url: body.and_then(|b| b.sca_redirect_url.clone()).or_else(|| find_url(description)) };
+            return Self::ScaRequired {
+                url: body.and_then(|b| b.sca_redirect_url.clone()).or_else(|| find_url(description)),
+            };
         }
         if upper == "NO_ACTIVE_CONSENT" || code.ends_with("-3013-000000") || code == "20005" {
             return Self::NoActiveConsent;
@@ -252,7 +255,9 @@ impl BankErrorKind {
             Self::FailedSecurityValidation { code } => {
                 format!("security validation failed ({code}): refresh the tokens, or check the client id")
             }
-            Self::ScaRequired { url: Some(u) } => format!("strong customer authentication is required: send the PSU to {u}"),
+            Self::ScaRequired { url: Some(u) } => {
+                format!("strong customer authentication is required: send the PSU to {u}")
+            }
             Self::ScaRequired { url: None } => "strong customer authentication is required".into(),
             Self::InvalidTpp => "the client id is not active at the bank: contact the bank's onboarding".into(),
             Self::ChannelNotPermitted { other_host } => {
@@ -314,7 +319,12 @@ mod tests {
 
     #[test]
     fn details_are_kept() {
-        let k = BankErrorKind::classify(Bank::Belfius, 401, Some(&body("SCA_REQUIRED", "", "go to https://b.example/sca?t=1.")), None);
+        let k = BankErrorKind::classify(
+            Bank::Belfius,
+            401,
+            Some(&body("SCA_REQUIRED", "", "go to https://b.example/sca?t=1.")),
+            None,
+        );
         assert_eq!(k, BankErrorKind::ScaRequired { url: Some("https://b.example/sca?t=1".into()) });
         let k = BankErrorKind::classify(Bank::Belfius, 403, Some(&body("CHANNEL_NOT_PERMITTED", "", "")), None);
         assert!(k.advice().contains("psd2.b2b.banx.be:8443"), "{}", k.advice());

@@ -556,7 +556,13 @@ impl Client {
             let error = BankError::new(Some(error), None, param("error_description"));
             let status = answer.status.as_u16();
             let kind = crate::BankErrorKind::classify(self.options.bank, status, Some(&error), None);
-            return Err(Error::Http { call: spec.name, status, error: Some(error), body: location, kind });
+            return Err(Error::Http {
+                call: spec.name,
+                status,
+                error: Some(Box::new(error)),
+                body: location,
+                kind: Box::new(kind),
+            });
         }
         if param("state").as_deref() != Some(state) {
             return Err(Error::BadResponse {
@@ -564,10 +570,9 @@ impl Client {
                 reason: format!("the redirect's state {:?} is not the one sent", param("state").unwrap_or_default()),
             });
         }
-        param(wanted).filter(|c| !c.is_empty()).ok_or_else(|| Error::BadResponse {
-            call: spec.name,
-            reason: format!("the redirect carries no {wanted}"),
-        })
+        param(wanted)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::BadResponse { call: spec.name, reason: format!("the redirect carries no {wanted}") })
     }
 
     async fn get<T: DeserializeOwned>(
@@ -663,7 +668,11 @@ impl Client {
         tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "sending");
         let resp = req.send().await.map_err(|e| {
             tracing::debug!(call = spec.name, %method, url = %shown_url, request_id, "no answer");
-            let err = Error::Connection { call: spec.name, url: shown_url.clone(), reason: transport_reason(&e, &self.options) };
+            let err = Error::Connection {
+                call: spec.name,
+                url: shown_url.clone(),
+                reason: transport_reason(&e, &self.options),
+            };
             if e.is_connect() { Failure::Connect(err) } else { Failure::Sent(err) }
         })?;
         let status = resp.status();
@@ -831,7 +840,7 @@ fn http_error(bank: Bank, spec: &CallSpec, answer: &Answer) -> Error {
     let retry_after = header(&answer.headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
     let status = answer.status.as_u16();
     let kind = crate::BankErrorKind::classify(bank, status, error.as_ref(), retry_after);
-    Error::Http { call: spec.name, status, error, body, kind }
+    Error::Http { call: spec.name, status, error: error.map(Box::new), body, kind: Box::new(kind) }
 }
 
 fn shorten(body: &[u8]) -> String {

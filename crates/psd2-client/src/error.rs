@@ -71,11 +71,11 @@ pub enum Error {
         /// The HTTP status.
         status: u16,
         /// The bank's error body, when it has the documented shape.
-        error: Option<BankError>,
+        error: Option<Box<BankError>>,
         /// The raw body (shortened), when it does not.
         body: String,
         /// The error recognised from status and body.
-        kind: crate::BankErrorKind,
+        kind: Box<crate::BankErrorKind>,
     },
     /// A certificate lacks the PSD2 role the call needs; nothing was sent.
     #[error("{certificate} ({subject}) lacks PSD2 role {role} needed for {call} (it has: {has}); nothing was sent")]
@@ -125,7 +125,9 @@ pub enum Error {
         reason: String,
     },
     /// The unattended budget of an account is used up; nothing was sent.
-    #[error("the unattended budget of account {account} is used up: {calls} calls in the last 24 hours; the next one is possible at {frees_at}; nothing was sent")]
+    #[error(
+        "the unattended budget of account {account} is used up: {calls} calls in the last 24 hours; the next one is possible at {frees_at}; nothing was sent"
+    )]
     UnattendedBudget {
         /// The account (logical id, `*` for the account list).
         account: String,
@@ -157,7 +159,7 @@ impl Error {
     /// The bank error recognised, for an [`Error::Http`].
     pub fn bank_error(&self) -> Option<&crate::BankErrorKind> {
         match self {
-            Error::Http { kind, .. } => Some(kind),
+            Error::Http { kind, .. } => Some(kind.as_ref()),
             _ => None,
         }
     }

@@ -304,7 +304,12 @@ impl Session {
 
     /// Stores the SCA token the redirect brought for the pending step (its `state` checked, when
     /// it brought one) and clears the step; returns the account.
-    pub fn complete_sca(&mut self, sca_token: &str, state: Option<&str>, now: time::OffsetDateTime) -> Result<String, Error> {
+    pub fn complete_sca(
+        &mut self,
+        sca_token: &str,
+        state: Option<&str>,
+        now: time::OffsetDateTime,
+    ) -> Result<String, Error> {
         let p = self.pending_sca.as_ref().ok_or(Error::NoPendingAuthorization)?;
         if let Some(s) = state
             && s != p.state
@@ -324,7 +329,8 @@ impl Session {
 
     /// Stores (replaces) the SCA token of an account.
     pub fn set_sca_token(&mut self, account: &str, token: &str, now: time::OffsetDateTime) {
-        self.sca_tokens.insert(account.to_owned(), ScaToken { token: token.to_owned(), obtained: now.unix_timestamp() });
+        self.sca_tokens
+            .insert(account.to_owned(), ScaToken { token: token.to_owned(), obtained: now.unix_timestamp() });
     }
 
     /// Forgets the SCA token of an account (the bank asked for SCA again).
@@ -337,8 +343,11 @@ impl Session {
     /// says when the next one fits. Check before the call; [`record_unattended`](Self::record_unattended) after sending.
     pub fn check_unattended(&self, account: &str, now: time::OffsetDateTime) -> Result<(), Error> {
         let now = now.unix_timestamp();
-        let recent: Vec<i64> =
-            self.unattended.get(account).map(|v| v.iter().copied().filter(|t| now - t < DAY).collect()).unwrap_or_default();
+        let recent: Vec<i64> = self
+            .unattended
+            .get(account)
+            .map(|v| v.iter().copied().filter(|t| now - t < DAY).collect())
+            .unwrap_or_default();
         if recent.len() < UNATTENDED_PER_DAY {
             return Ok(());
         }

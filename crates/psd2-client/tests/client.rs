@@ -224,10 +224,18 @@ fn answer(req: &Seen, port: u16) -> (&'static str, Vec<(&'static str, String)>, 
     }
 }
 
+/// Options for the local bank; no retries (this bank answers 500 to what it does not know).
 fn options(port: u16, server_ca: &Certificate) -> ClientOptions {
-    ClientOptions::new(Bank::Belfius, Environment::Custom(format!("https://127.0.0.1:{port}")), CLIENT_ID, REDIRECT)
-        .with_client_secret(Secret::new(SECRET))
-        .with_extra_root(server_ca.clone())
+    let mut o = ClientOptions::new(
+        Bank::Belfius,
+        Environment::Custom(format!("https://127.0.0.1:{port}")),
+        CLIENT_ID,
+        REDIRECT,
+    )
+    .with_client_secret(Secret::new(SECRET))
+    .with_extra_root(server_ca.clone());
+    o.retry = psd2_client::RetryPolicy::none();
+    o
 }
 
 fn assert_request_id(r: &Seen) {
@@ -255,8 +263,10 @@ async fn headers_on_the_wire_over_mtls() {
     assert_eq!(token.expires_in.as_deref(), Some("900"));
     let accounts = client.accounts(&token.access_token).await.unwrap();
     assert_eq!(accounts.accounts[0].logical_id, "acc1");
-    let page =
-        client.transactions(&token.access_token, "acc1", Some("2026-10-01"), Some("2026-11-26"), None, None).await.unwrap();
+    let page = client
+        .transactions(&token.access_token, "acc1", Some("2026-10-01"), Some("2026-11-26"), None, None)
+        .await
+        .unwrap();
     assert_eq!(page.embedded.transactions[0].amount.as_deref(), Some("-12.34"));
     let refreshed = client.refresh("RT").await.unwrap();
     assert_eq!(refreshed.access_token, "AT");
@@ -526,4 +536,30 @@ async fn an_expired_qwac_is_refused_before_any_io() {
     let msg = e.to_string();
     assert!(!matches!(e, Error::Connection { .. }), "{e:?}");
     assert!(msg.contains("QWAC") && msg.contains("expired on"), "{msg}");
+}
+
+/// Versions as data, unattended calls and the SCA token, as sent: a per-call `Accept` override,
+/// `psu_involved=false` on AIS calls, `Accept-Language` by default, `SCA-Token` on transactions.
+#[tokio::test]
+async fn versions_unattended_and_sca_token_on_the_wire() {
+    let pki = server_pki();
+    let (port, seen) = start_bank(&pki);
+    let mut o = options(port, &pki.ca).with_api_version(psd2_client::Call::Accounts, "7");
+    o.unattended = true;
+    let client = Client::new(identity("rsa", "qwac"), None, o).unwrap();
+    assert_eq!(client.accept_version(psd2_client::Call::Accounts), Some("7"));
+    assert_eq!(client.accept_version(psd2_client::Call::Account), Some("3"));
+    client.accounts("AT").await.unwrap();
+    client.transactions("AT", "acc1", Some("2026-01-01"), None, None, Some("SCA1")).await.unwrap();
+    let seen = seen.lock().unwrap();
+    let accept = |r: &Seen| r.h("accept").unwrap().to_owned();
+    let acc = seen.iter().find(|r| r.path() == "/accounts").unwrap();
+    assert_eq!(accept(acc), "application/vnd.belfius.api+json; version=7");
+    assert_eq!(acc.target, "/accounts?psu_involved=false");
+    assert_eq!(acc.h("accept-language"), Some("en"));
+    assert_eq!(acc.h("sca-token"), None);
+    let tx = seen.iter().find(|r| r.path() == "/accounts/acc1/transactions").unwrap();
+    assert_eq!(tx.target, "/accounts/acc1/transactions?date_from=2026-01-01&psu_involved=false");
+    assert_eq!(accept(tx), "application/vnd.belfius.api+json; version=2");
+    assert_eq!(tx.h("sca-token"), Some("SCA1"));
 }
