@@ -137,6 +137,9 @@ async fn round_trip(
         .with_client_secret(secret)
         .with_extra_root(server_ca)
         .without_public_roots();
+    let mut unattended = options.clone();
+    unattended.unattended = true;
+    let unattended_client = Client::new(qwac.clone(), None, unattended).map_err(fail("client"))?;
     let client = Client::new(qwac, Some(qseal), options).map_err(fail("client"))?;
 
     // AIS: consent, the PSU's SCA, token, accounts, details, transactions.
@@ -176,6 +179,32 @@ async fn round_trip(
         client.refresh(token.refresh_token.as_deref().unwrap_or_default()).await.map_err(fail("refresh"))?;
     client.accounts(&refreshed.access_token).await.map_err(fail("accounts after refresh"))?;
     step("AIS", "token refreshed; the new pair works")?;
+
+    // History older than 90 days: SCA required, the PSU's step, then the SCA token.
+    let first = list.accounts.first().ok_or_else(|| CliError::check("demo: no account"))?;
+    let from = (time::OffsetDateTime::now_utc() - time::Duration::days(120)).date().to_string();
+    let at = &refreshed.access_token;
+    let url = match client.transactions(at, &first.logical_id, Some(&from), None, None, None).await {
+        Err(e) => match e.bank_error() {
+            Some(psd2_client::BankErrorKind::ScaRequired { url: Some(url) }) => url.clone(),
+            _ => return Err(fail("old transactions")(e)),
+        },
+        Ok(_) => return Err(CliError::check("demo: history from 120 days back came without SCA")),
+    };
+    let sca_token = client.psu_sca_token(&url, "demo-history").await.map_err(fail("history SCA"))?;
+    let page = client
+        .transactions(at, &first.logical_id, Some(&from), None, None, Some(&sca_token))
+        .await
+        .map_err(fail("old transactions with the SCA token"))?;
+    step(
+        "AIS",
+        format!(
+            "history since {from}: SCA_REQUIRED, PSU authenticated, SCA-Token sent: {} transactions",
+            page.embedded.transactions.len()
+        ),
+    )?;
+    let again = unattended_client.accounts(at).await.map_err(fail("unattended accounts"))?;
+    step("AIS", format!("unattended call (psu_involved=false): {} accounts, 1 of the 4 a day", again.accounts.len()))?;
 
     // PIS: a payment sealed with the QSealC, the PSU's SCA, the PIS token, the status.
     let payment = PaymentRequest::new("BE71096123456769", "Demo Shop", Amount::new("12.34", "EUR"));

@@ -278,3 +278,29 @@ fn a_silent_bank_is_a_connect_time_out() {
     fails(&o, 1, "no connection within 1 s (connect time-out): the host does not answer");
     drop(silent);
 }
+
+/// `send --help` lists the calls with their Accept versions; `--api-version` takes CALL=VERSION
+/// of a call that has a version, and says which exist otherwise.
+#[test]
+fn api_versions_are_listed_and_checked() {
+    let o = bin().args(["send", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("Calls and their Accept versions"), "{help}");
+    assert!(help.lines().any(|l| l.trim_start().starts_with("account ") && l.ends_with("version=3")), "{help}");
+    assert!(help.lines().any(|l| l.trim_start().starts_with("consent-uris ") && l.ends_with("version=4")), "{help}");
+    for (arg, needle) in [
+        ("nope=3", "'nope' is not a call with a version (consent-uris, token, accounts, account, transactions"),
+        ("account", "expected CALL=VERSION"),
+        ("account=", "is not a version"),
+        ("account=3;x", "is not a version"),
+    ] {
+        let o = bin()
+            .args(["send", "--bank", "belfius", "--env", "live", "--qwac-key", "k", "--client-id", "c"])
+            .args(["--api-version", arg, "accounts"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains(needle), "{arg}: {err}");
+    }
+}
