@@ -60,6 +60,7 @@ fn curl_consent(url_host: &str, port: u16, extra: &[&str], with_cert: bool) -> (
     c.args(["-H", "Request-ID: 1b4e28ba-2fa1-41d2-883f-0016d3cca427"])
         .args(["-H", "Accept: application/vnd.belfius.api+json; version=4"])
         .args(["-H", "Client-ID: psd2-sign-demo"])
+        .args(["-H", "Accept-Language: en"])
         .args(["-H", "Code-Challenge-Method: S256"])
         .args(["-H", "Code-Challenge: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"])
         .args(["-H", "Redirect-URI: https://tpp.example.com/cb"])

@@ -46,6 +46,11 @@ fn test_qwac() -> Identity {
     identity(&certs().join("ec/qwac.key"), &certs().join("ec/qwac-chain.pem"))
 }
 
+/// The date `n` days before the clock's, `YYYY-MM-DD`.
+fn days_ago(clock: &ManualClock, n: i64) -> String {
+    (clock.now() - time::Duration::days(n)).date().to_string()
+}
+
 fn rid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -125,6 +130,7 @@ async fn consent(c: &reqwest::Client, base: &str, scope: &str) -> (String, Strin
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
@@ -168,8 +174,12 @@ async fn get(
     version: u32,
     token: Option<&str>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req =
-        c.get(url).header("Request-ID", rid()).header("Accept", accept(version)).header("Client-ID", DEMO_CLIENT_ID);
+    let mut req = c
+        .get(url)
+        .header("Request-ID", rid())
+        .header("Accept", accept(version))
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en");
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -178,7 +188,8 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ais_consent_sca_token_accounts_transactions_refresh() {
-    let (sandbox, base) = start(Vec::new()).await;
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let (sandbox, base) = start_with(Vec::new(), Clock::Manual(clock.clone())).await;
     let c = http(&test_qwac(), &sandbox);
     let (code, verifier) = consent(&c, &base, "AIS").await;
     let tok = exchange(&c, &base, &code, &verifier).await;
@@ -208,31 +219,35 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
     assert_eq!(v["balance"], "1234.56");
     assert_eq!(v["multicurrency"], false);
     assert_eq!(v["_links"]["transactions"]["href"], format!("/accounts/{id}/transactions"));
-    assert_error(&get(&c, &format!("{base}/accounts/nope"), 3, Some(&access)).await, 404, "not_found");
+    assert_error(&get(&c, &format!("{base}/accounts/nope"), 3, Some(&access)).await, 401, "FAILED_SECURITY_VALIDATION");
 
     let (status, _, v) = get(&c, &format!("{base}/accounts/{id}/transactions"), 2, Some(&access)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let txs = v["_embedded"]["transactions"].as_array().unwrap();
-    assert_eq!(txs.len(), 3);
+    assert_eq!(txs.len(), 2, "without date_from: the last 90 days");
     assert_eq!(txs[0]["amount"], "-12.34");
     assert!(v["_embedded"]["next_page_key"].is_null());
     let (_, _, v) = get(
         &c,
-        &format!("{base}/accounts/{id}/transactions?date_from=2026-11-01&date_to=2026-11-30"),
+        &format!(
+            "{base}/accounts/{id}/transactions?date_from={}&date_to={}",
+            days_ago(&clock, 10),
+            days_ago(&clock, 1)
+        ),
         2,
         Some(&access),
     )
     .await;
-    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 2);
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 1);
     // transactions take version 2, not 1
     assert_error(
         &get(&c, &format!("{base}/accounts/{id}/transactions"), 1, Some(&access)).await,
         406,
-        "not_acceptable",
+        "NOT_ACCEPTABLE",
     );
     // no or a wrong token
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some("forged")).await, 401, "invalid_token");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some("forged")).await, 401, "FAILED_SECURITY_VALIDATION");
 
     // refresh: a new pair, the old pair stops working
     let refresh = tok["refresh_token"].as_str().unwrap();
@@ -241,10 +256,12 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
     assert_eq!(status, StatusCode::OK, "{new}");
     assert_eq!(new["expires_in"], "900");
     assert_ne!(new["access_token"], tok["access_token"]);
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some(&access)).await, 401, "invalid_token");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some(&access)).await, 401, "FAILED_SECURITY_VALIDATION");
     let (status, _, _) = get(&c, &format!("{base}/accounts"), 1, new["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+    let got = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_error(&got, 401, "FAILED_SECURITY_VALIDATION");
+    assert_eq!(got.2["error_code"], "GEN-1203-100004");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -285,6 +302,7 @@ fn initiate(
         .header("Accept", accept(3))
         .header("Content-Type", "application/json")
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", challenge)
         .header("Redirect-URI", REDIRECT)
@@ -327,7 +345,7 @@ async fn pis_initiate_sca_token_status_acsc() {
     assert_eq!(v["instructed_amount"], serde_json::json!({"amount": "12.34", "currency": "EUR"}));
     assert_eq!(v["creditor_account"]["iban"], "BE71096123456769");
     // details need the PIS Bearer; another product does not know this id
-    assert_error(&get(&c, &details, 1, None).await, 401, "invalid_token");
+    assert_error(&get(&c, &details, 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
     assert_error(
         &get(&c, &format!("{base}/payments/instant-sepa-credit-transfers/{pid}"), 1, Some(access)).await,
         404,
@@ -374,8 +392,8 @@ async fn pis_creditor_iban_failing_mod_97_is_400_invalid_input() {
             assert_eq!(got.0, StatusCode::CREATED, "{iban}: {}", got.2);
             continue;
         }
-        assert_error(&got, 400, "invalid_input");
-        assert_eq!(got.2["error_code"], "10002");
+        assert_error(&got, 400, "INVALID_INPUT");
+        assert_eq!(got.2["error_code"], "GEN-1202-100002");
         let d = got.2["error_description"].as_str().unwrap();
         assert!(d.starts_with(&format!("creditor_account.iban {iban:?} is not an IBAN: ")), "{d}");
     }
@@ -395,6 +413,7 @@ async fn caf_consent_token_funds_true_false() {
             .header("Request-ID", rid())
             .header("Accept", accept(1))
             .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
             .header("Content-Type", "application/json")
             .bearer_auth(token)
             .body(
@@ -419,7 +438,7 @@ async fn caf_consent_token_funds_true_false() {
     assert_error(
         &body(funds(IBAN, "1.00", ais["access_token"].as_str().unwrap()).await.unwrap()).await,
         401,
-        "invalid_token",
+        "FAILED_SECURITY_VALIDATION",
     );
     sandbox.shutdown().await.unwrap();
 }
@@ -434,6 +453,7 @@ async fn request_id_accept_pkce_and_client_checks() {
             .get(format!("{base}/consent-uris?scope=AIS"))
             .header("Request-ID", request_id)
             .header("Client-ID", DEMO_CLIENT_ID)
+            .header("Accept-Language", "en")
             .header("Code-Challenge-Method", "S256")
             .header("Code-Challenge", &challenge)
             .header("Redirect-URI", REDIRECT);
@@ -452,13 +472,13 @@ async fn request_id_accept_pkce_and_client_checks() {
     // bad Request-ID: not a UUID, a UUID v1
     for bad in ["12345", "3f2c1e8a-9b7d-1c6e-8f1a-2b3c4d5e6f70"] {
         let got = body(consent_req(bad, Some(&accept(4))).await.unwrap()).await;
-        assert_error(&got, 400, "invalid_input");
+        assert_error(&got, 400, "INVALID_INPUT");
         assert_eq!(got.1["response-id"], bad);
     }
     // wrong Accept version, other media type, none
-    assert_error(&body(consent_req(&rid(), Some(&accept(3))).await.unwrap()).await, 406, "not_acceptable");
-    assert_error(&body(consent_req(&rid(), Some("application/json")).await.unwrap()).await, 406, "not_acceptable");
-    assert_error(&body(consent_req(&rid(), None).await.unwrap()).await, 406, "not_acceptable");
+    assert_error(&body(consent_req(&rid(), Some(&accept(3))).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
+    assert_error(&body(consent_req(&rid(), Some("application/json")).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
+    assert_error(&body(consent_req(&rid(), None).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
 
     // unknown Client-ID
     let r = c
@@ -466,13 +486,14 @@ async fn request_id_accept_pkce_and_client_checks() {
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", "nobody")
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
         .send()
         .await
         .unwrap();
-    assert_error(&body(r).await, 401, "invalid_client");
+    assert_error(&body(r).await, 401, "FAILED_SECURITY_VALIDATION");
 
     // wrong PKCE verifier → invalid_grant; then the right one still works
     let (code, verifier) = consent(&c, &base, "AIS").await;
@@ -494,7 +515,7 @@ async fn request_id_accept_pkce_and_client_checks() {
         ("code_verifier", verifier.as_str()),
     ];
     assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
-    assert_error(&body(token_call(&c, &base, &form, "wrong-secret").await).await, 401, "invalid_client");
+    assert_error(&body(token_call(&c, &base, &form, "wrong-secret").await).await, 401, "FAILED_SECURITY_VALIDATION");
     exchange(&c, &base, &code, &verifier).await;
     // unknown path
     assert_error(&get(&c, &format!("{base}/nope"), 1, None).await, 404, "not_found");
@@ -537,6 +558,7 @@ async fn qwac_without_the_role_gets_403_role_missing() {
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
@@ -557,6 +579,7 @@ async fn consent_status(c: &reqwest::Client, base: &str) -> (StatusCode, reqwest
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
@@ -615,7 +638,7 @@ async fn client_certificate_from_an_untrusted_ca_is_refused_in_the_handshake() {
     );
     // the trusted QWAC still gets through
     let ok = http(&test_qwac(), &sandbox);
-    assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
+    assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -644,6 +667,7 @@ async fn curl_and_openssl_cross_check() {
             format!("Request-ID: {}", rid()),
             format!("Accept: {}", accept(4)),
             format!("Client-ID: {DEMO_CLIENT_ID}"),
+            "Accept-Language: en".into(),
             "Code-Challenge-Method: S256".into(),
             format!("Code-Challenge: {challenge}"),
             format!("Redirect-URI: {REDIRECT}"),
@@ -720,7 +744,7 @@ async fn access_tokens_expire_after_900_s_codes_after_10_min() {
     assert_eq!(get(&c, &format!("{base}/accounts"), 1, Some(access)).await.0, StatusCode::OK);
     clock.advance(time::Duration::seconds(1));
     let got = get(&c, &format!("{base}/accounts"), 1, Some(access)).await;
-    assert_error(&got, 401, "invalid_token");
+    assert_error(&got, 401, "FAILED_SECURITY_VALIDATION");
     assert!(got.2["error_description"].as_str().unwrap().contains("expired"), "{}", got.2);
     // the refresh token still works
     let form = [("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())];
@@ -814,10 +838,10 @@ mod bank_client {
         let details = client.account(&token.access_token, first).await.unwrap();
         assert_eq!(details.balance.as_deref(), Some("1234.56"));
         let page = client.transactions(&token.access_token, first, None, None, None).await.unwrap();
-        assert_eq!(page.embedded.transactions.len(), 3);
+        assert_eq!(page.embedded.transactions.len(), 2);
         let e = client.account(&token.access_token, "no-such-account").await.unwrap_err();
         assert!(
-            matches!(&e, Error::Http { status: 404, error: Some(b), .. } if b.error.as_deref() == Some("not_found")),
+            matches!(&e, Error::Http { status: 401, error: Some(b), .. } if b.error_code.as_deref() == Some("GEN-1203-100010")),
             "{e:?}"
         );
 
@@ -834,6 +858,7 @@ mod bank_client {
         let (sandbox, client) = start().await;
         let mut payment = PaymentRequest::new("BE71096123456769", "Payee", Amount::new("12.34", "EUR"));
         payment.remittance_information_unstructured = Some("invoice 42".into());
+        payment.endtoend_identification = Some("E2E-42".into());
         let pkce = Pkce::generate().unwrap();
         let init = client
             .initiate_payment(PaymentProduct::SepaCreditTransfers, payment.to_body().unwrap(), PisAuth::Pkce(&pkce))
