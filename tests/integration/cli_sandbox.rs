@@ -267,3 +267,28 @@ fn server_ca_out_replaces_a_symlink_atomically_and_refuses_a_directory() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn faults_spec_is_parsed_and_shown_or_refused_in_one_line() {
+    for (spec, want) in [
+        ("boom=1", "--faults boom=1: unknown fault \"boom\": expected drop-handshakes, lose-responses, fail or delay"),
+        ("fail=x", "--faults fail=x: fail=\"x\": not a count (0 to 4294967295)"),
+        ("delay=5", "--faults delay=5: delay=\"5\": not a duration like 200ms or 2s"),
+        ("fail=1,fail=2", "--faults fail=1,fail=2: fault \"fail\" is given twice"),
+        ("fail=1,", "--faults fail=1,: empty fault item"),
+        ("fail=\u{1b}[31m", "--faults fail=\\u{1b}[31m: fail=\"\\u{1b}[31m\": not a count"),
+    ] {
+        let o = run(&["--faults", spec]);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {o:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("psd2-sign: {want}")), "{spec}: {err}");
+        assert!(!err.contains('\u{1b}'));
+    }
+    let (child, out, lines) = spawn(&["--faults", "fail=2,delay=10ms"]);
+    assert!(lines.iter().any(|l| l == "faults: fail=2,delay=10ms"), "{lines:?}");
+    let p = port(&lines);
+    assert!(lines.iter().any(|l| l == &format!("Banx under https://127.0.0.1:{p}/banx")), "{lines:?}");
+    let (status, _) = interrupt(child, out);
+    assert!(status.success(), "{status}");
+}
