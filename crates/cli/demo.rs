@@ -207,7 +207,9 @@ async fn round_trip(
     step("AIS", format!("unattended call (psu_involved=false): {} accounts, 1 of the 4 a day", again.accounts.len()))?;
 
     // PIS: a payment sealed with the QSealC, the PSU's SCA, the PIS token, the status.
-    let payment = PaymentRequest::new("BE71096123456769", "Demo Shop", Amount::new("12.34", "EUR"));
+    let mut payment = PaymentRequest::new("BE71096123456769", "Demo Shop", Amount::new("12.34", "EUR"));
+    // Required for every product (docs/sandbox-api.md, PIS error codes).
+    payment.endtoend_identification = Some("psd2-sign-demo".into());
     let pkce = Pkce::generate().map_err(fail("PKCE"))?;
     let body = payment.to_body().map_err(fail("payment body"))?;
     let init = client

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use psd2_ca::store::{OutFile, write_files};
 use psd2_eidas::{Certificate, Secret};
-use psd2_sandbox::{Sandbox, SandboxConfig, ServerIdentity};
+use psd2_sandbox::{Faults, Sandbox, SandboxConfig, ServerIdentity};
 
 use crate::common::{CliError, Interrupt, private_temp_dir};
 use crate::output::outln;
@@ -46,6 +46,11 @@ pub(crate) struct Args {
     /// server-ca.pem in a new private temporary directory, removed when the sandbox stops.
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
     server_ca_out: Option<PathBuf>,
+    /// Fault mode: a comma list of drop-handshakes=N (the next N TLS handshakes are cut),
+    /// lose-responses=N (the next N requests are processed, their answers lost), fail=N (the next
+    /// N requests get 503) and delay=DURATION (every answer waits, e.g. 200ms).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<String>,
 }
 
 fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
@@ -71,6 +76,11 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
         anchors.extend(psd2_eidas::load::load_certificates(p, None)?);
     }
     let mut config = SandboxConfig::new(anchors, server);
+    if let Some(spec) = &args.faults {
+        let faults: Faults =
+            spec.parse().map_err(|e| CliError::input(format!("--faults {}: {e}", spec.escape_debug())))?;
+        config = config.with_faults(faults);
+    }
     if args.client_id.is_empty() {
         if !args.client_secret_file.is_empty() || !args.qseal.is_empty() {
             return Err(CliError::input("--client-secret-file and --qseal go with --client-id"));
@@ -137,6 +147,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         .iter()
         .map(|(id, c)| format!("{id} (QSealC {}, serial {})", c.qseal.subject().to_display(), c.qseal.serial_hex()))
         .collect();
+    let faults = config.faults;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,6 +166,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         for c in &clients {
             outln!("client: {c}")?;
+        }
+        outln!("Banx under https://{}/banx", sandbox.local_addr())?;
+        if !faults.is_none() {
+            outln!("faults: {faults}")?;
         }
         outln!("Ctrl-C to stop")?;
         interrupt.recv().await;

@@ -60,6 +60,7 @@ fn curl_consent(url_host: &str, port: u16, extra: &[&str], with_cert: bool) -> (
     c.args(["-H", "Request-ID: 1b4e28ba-2fa1-41d2-883f-0016d3cca427"])
         .args(["-H", "Accept: application/vnd.belfius.api+json; version=4"])
         .args(["-H", "Client-ID: psd2-sign-demo"])
+        .args(["-H", "Accept-Language: en"])
         .args(["-H", "Code-Challenge-Method: S256"])
         .args(["-H", "Code-Challenge: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"])
         .args(["-H", "Redirect-URI: https://tpp.example.com/cb"])
@@ -265,4 +266,29 @@ fn server_ca_out_replaces_a_symlink_atomically_and_refuses_a_directory() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn faults_spec_is_parsed_and_shown_or_refused_in_one_line() {
+    for (spec, want) in [
+        ("boom=1", "--faults boom=1: unknown fault \"boom\": expected drop-handshakes, lose-responses, fail or delay"),
+        ("fail=x", "--faults fail=x: fail=\"x\": not a count (0 to 4294967295)"),
+        ("delay=5", "--faults delay=5: delay=\"5\": not a duration like 200ms or 2s"),
+        ("fail=1,fail=2", "--faults fail=1,fail=2: fault \"fail\" is given twice"),
+        ("fail=1,", "--faults fail=1,: empty fault item"),
+        ("fail=\u{1b}[31m", "--faults fail=\\u{1b}[31m: fail=\"\\u{1b}[31m\": not a count"),
+    ] {
+        let o = run(&["--faults", spec]);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {o:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("psd2-sign: {want}")), "{spec}: {err}");
+        assert!(!err.contains('\u{1b}'));
+    }
+    let (child, out, lines) = spawn(&["--faults", "fail=2,delay=10ms"]);
+    assert!(lines.iter().any(|l| l == "faults: fail=2,delay=10ms"), "{lines:?}");
+    let p = port(&lines);
+    assert!(lines.iter().any(|l| l == &format!("Banx under https://127.0.0.1:{p}/banx")), "{lines:?}");
+    let (status, _) = interrupt(child, out);
+    assert!(status.success(), "{status}");
 }

@@ -20,7 +20,7 @@ fn demo_round_trip_succeeds() {
     assert!(out.status.success(), "{stdout}{}", stderr(&out));
     for expected in [
         "token scope AIS",
-        "BE68539007547034 balance 1234.56 EUR, 3 transactions",
+        "BE68539007547034 balance 1234.56 EUR, 2 transactions",
         "PSU signed; status ACSC",
         "funds available true",
         "funds available false",

@@ -120,8 +120,10 @@ fn ais_and_pis_with_the_automated_psu_step() {
     assert_eq!(accounts.len(), 2);
     let id = accounts[0]["logical_id"].as_str().unwrap().to_owned();
     assert_eq!(ok(&bank.send(&[], &["account", &id]))["balance"], "1234.56");
-    let v = ok(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01", "--to", "2100-01-01"]));
-    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 3);
+    // Without --from: the last 90 days (2 of 3); further back needs the PSU's SCA.
+    let v = ok(&bank.send(&[], &["transactions", &id]));
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 2);
+    fails(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01"]), 1, "SCA_REQUIRED");
     let v = ok(&bank.send(&[], &["refresh"]));
     assert_eq!(v["scope"], "AIS");
     ok(&bank.send(&[], &["accounts"]));
@@ -129,7 +131,17 @@ fn ais_and_pis_with_the_automated_psu_step() {
     // PIS, sealed with the QSealC; the PSU signs; the status turns ACSC.
     let v = ok(&bank.send(
         &["--sca", "auto"],
-        &["pay", "--creditor-iban", "BE71096123456769", "--creditor-name", "Payee", "--amount", "12.34"],
+        &[
+            "pay",
+            "--creditor-iban",
+            "BE71096123456769",
+            "--creditor-name",
+            "Payee",
+            "--amount",
+            "12.34",
+            "--end-to-end-id",
+            "E2E-1",
+        ],
     ));
     assert_eq!(v["payment_status"], "ACSC");
     let pid = v["payment_id"].as_str().unwrap().to_owned();
@@ -142,7 +154,7 @@ fn ais_and_pis_with_the_automated_psu_step() {
     let body = bank.path("pay.json");
     std::fs::write(
         &body,
-        r#"{"creditor_account":{"iban":"BE71096123456769"},"creditor_name":"Payee","instructed_amount":{"amount":"1.00","currency":"EUR"}}"#,
+        r#"{"creditor_account":{"iban":"BE71096123456769"},"creditor_name":"Payee","instructed_amount":{"amount":"1.00","currency":"EUR"},"endtoend_identification":"E2E-2"}"#,
     )
     .unwrap();
     let v = ok(&bank.send(&[], &["pay", "--body", body.to_str().unwrap(), "--use-token"]));
@@ -200,7 +212,7 @@ fn refusals_and_input_errors() {
     let bank = LocalBank::start();
     // The bank's error is shown (exit 1): an unknown account after an AIS consent.
     ok(&bank.send(&["--sca", "auto"], &["consent"]));
-    fails(&bank.send(&[], &["account", "nope"]), 1, "HTTP 404: not_found");
+    fails(&bank.send(&[], &["account", "nope"]), 1, "HTTP 401: FAILED_SECURITY_VALIDATION (GEN-1203-100010)");
     // Unknown bank / environment: usage errors.
     let o = bin()
         .args([
@@ -250,6 +262,7 @@ fn pkcs12_identities_without_certificate_flags() {
         .args(["--password-file", &format!("{CERTS}/password.txt")])
         .args(["--ca", bank.path("server-ca.pem").to_str().unwrap()])
         .args(["pay", "--creditor-iban", "BE71096123456769", "--creditor-name", "Payee", "--amount", "1.00"])
+        .args(["--end-to-end-id", "E2E-3"])
         .env("PSD2_SIGN_CLIENT_SECRET", DEMO_CLIENT_SECRET)
         .env_remove("PSD2_SIGN_TOKEN_FILE")
         .output()

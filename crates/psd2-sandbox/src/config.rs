@@ -6,14 +6,14 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use psd2_client::Bank;
 use psd2_eidas::qc::QcType;
 use psd2_eidas::{Certificate, Secret};
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
 use super::error::{ClientProblem, Error};
+use super::faults::Faults;
 
 /// Client id registered by [`SandboxConfig::with_demo_client`].
 pub const DEMO_CLIENT_ID: &str = "psd2-sign-demo";
@@ -29,30 +29,54 @@ pub struct SandboxConfig {
     pub server: ServerIdentity,
     /// Onboarded TPPs: `client_id` → credentials and registered QSealC.
     pub clients: HashMap<String, RegisteredClient>,
-    /// The PSU's accounts (see [`demo_accounts`]).
+    /// The PSU's accounts at both banks (see [`demo_accounts`]).
     pub accounts: Vec<Account>,
-    /// The clock used for token expiry and signature checks.
+    /// The clock for everything time-based: token, code and ticket expiry, SCA tokens, the
+    /// 90-day history limit, the unattended budget, transaction dates, signature checks.
     pub clock: Clock,
+    /// The faults to play from the start ([`Faults::default`]: none).
+    pub faults: Faults,
 }
 
 impl SandboxConfig {
     /// A configuration trusting `tpp_trust_anchors`, served with `server`, with no onboarded
-    /// client, the contract's demo accounts and the system clock.
+    /// client, the contract's demo accounts, the system clock and no faults.
     pub fn new(tpp_trust_anchors: Vec<Certificate>, server: ServerIdentity) -> Self {
-        Self { tpp_trust_anchors, server, clients: HashMap::new(), accounts: demo_accounts(), clock: Clock::System }
+        Self {
+            tpp_trust_anchors,
+            server,
+            clients: HashMap::new(),
+            accounts: demo_accounts(),
+            clock: Clock::System,
+            faults: Faults::default(),
+        }
+    }
+
+    /// Reads the time from `now` instead of the system clock (builder style): tests move it
+    /// instead of sleeping.
+    pub fn with_clock(mut self, now: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>) -> Self {
+        self.clock = Clock::Custom(now);
+        self
+    }
+
+    /// Plays `faults` from the start (builder style); see also
+    /// [`SandboxHandle::set_faults`](crate::SandboxHandle::set_faults).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Onboards a TPP (builder style). Refuses, naming the client id, an empty client id, a
     /// client id onboarded already, an empty client secret and a QSealC that is a QWAC (see
     /// [`RegisteredClient::check`]).
-    pub fn with_client(
-        mut self,
-        client_id: impl Into<String>,
-        secret: Secret,
-        qseal: Certificate,
-    ) -> Result<Self, Error> {
-        let client_id = client_id.into();
-        let client = RegisteredClient { secret, qseal };
+    pub fn with_client(self, client_id: impl Into<String>, secret: Secret, qseal: Certificate) -> Result<Self, Error> {
+        self.with_registration(ClientRegistration::new(client_id, secret, qseal))
+    }
+
+    /// Onboards a TPP as [`with_client`](Self::with_client) does, active or not
+    /// ([`ClientRegistration::inactive`]).
+    pub fn with_registration(mut self, registration: ClientRegistration) -> Result<Self, Error> {
+        let ClientRegistration { client_id, client } = registration;
         client.check(&client_id)?;
         if self.clients.contains_key(&client_id) {
             return Err(Error::Client { client_id, problem: ClientProblem::DuplicateId });
@@ -81,6 +105,27 @@ impl SandboxConfig {
     }
 }
 
+/// A TPP to onboard ([`SandboxConfig::with_registration`]): active unless made
+/// [`inactive`](Self::inactive).
+#[derive(Debug, Clone)]
+pub struct ClientRegistration {
+    client_id: String,
+    client: RegisteredClient,
+}
+
+impl ClientRegistration {
+    /// An active client with this id, secret and registered QSealC.
+    pub fn new(client_id: impl Into<String>, secret: Secret, qseal: Certificate) -> Self {
+        Self { client_id: client_id.into(), client: RegisteredClient { secret, qseal, active: true } }
+    }
+
+    /// Registered but not active: every call with its client id answers 403 `INVALID_TPP`.
+    pub fn inactive(mut self) -> Self {
+        self.client.active = false;
+        self
+    }
+}
+
 /// An onboarded TPP.
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
@@ -89,6 +134,8 @@ pub struct RegisteredClient {
     /// The registered QSealC: verifies PIS `Signature` headers; must carry PSP_PI for PIS, and
     /// its organizationIdentifier must equal the QWAC's.
     pub qseal: Certificate,
+    /// `false`: registered but not active (403 `INVALID_TPP` on every call).
+    pub active: bool,
 }
 
 impl RegisteredClient {
@@ -201,7 +248,7 @@ impl ServerIdentity {
 }
 
 /// The clock the sandbox reads.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum Clock {
     /// The system clock.
@@ -211,6 +258,19 @@ pub enum Clock {
     Fixed(OffsetDateTime),
     /// A clock the caller moves (tests of expiry): keep a clone of the [`ManualClock`].
     Manual(ManualClock),
+    /// Any source of time ([`SandboxConfig::with_clock`]).
+    Custom(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>),
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Clock::System => f.write_str("System"),
+            Clock::Fixed(t) => f.debug_tuple("Fixed").field(t).finish(),
+            Clock::Manual(m) => f.debug_tuple("Manual").field(m).finish(),
+            Clock::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
 }
 
 impl Clock {
@@ -220,6 +280,7 @@ impl Clock {
             Clock::System => OffsetDateTime::now_utc(),
             Clock::Fixed(t) => *t,
             Clock::Manual(m) => m.now(),
+            Clock::Custom(f) => f(),
         }
     }
 }
@@ -239,6 +300,12 @@ impl ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The clock as a function, for [`SandboxConfig::with_clock`].
+    pub fn as_fn(&self) -> Arc<dyn Fn() -> OffsetDateTime + Send + Sync> {
+        let c = self.clone();
+        Arc::new(move || c.now())
+    }
+
     /// Moves it by `by` (negative to go back).
     pub fn advance(&self, by: time::Duration) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -249,6 +316,8 @@ impl ManualClock {
 /// A PSU account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The bank holding it: Belfius is served at the root, Banx under `/banx`.
+    pub bank: Bank,
     /// IBAN.
     pub iban: String,
     /// ISO 4217 currency.
@@ -267,24 +336,11 @@ pub struct Account {
     pub transactions: Vec<Transaction>,
 }
 
-impl Account {
-    /// The logical id: stable, derived from the IBAN (base64url of the first 12 bytes of
-    /// SHA-256 over `"psd2-sign sandbox account " + IBAN`).
-    pub fn logical_id(&self) -> String {
-        logical_id(&self.iban)
-    }
-}
-
-/// The logical id of an IBAN, see [`Account::logical_id`].
-pub fn logical_id(iban: &str) -> String {
-    let d =
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("psd2-sign sandbox account {iban}").as_bytes());
-    URL_SAFE_NO_PAD.encode(&d.as_ref()[..12])
-}
-
 /// A booked transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
+    /// The bank's transaction id: not unique (the real bank repeats them).
+    pub transaction_id: String,
     /// The bank's reference.
     pub transaction_ref: String,
     /// Counterparty name.
@@ -301,12 +357,13 @@ pub struct Transaction {
     pub amount_cents: i64,
     /// ISO 4217 currency.
     pub currency: String,
-    /// `YYYY-MM-DD`.
-    pub execution_date: String,
+    /// Its age in days: the execution date is the sandbox clock's date minus this.
+    pub age_days: u16,
 }
 
-fn tx(r: &str, who: &str, comm: &str, iban: &str, cents: i64, date: &str) -> Transaction {
+fn tx(id: &str, r: &str, who: &str, comm: &str, iban: &str, cents: i64, age_days: u16) -> Transaction {
     Transaction {
+        transaction_id: id.into(),
         transaction_ref: r.into(),
         counterparty_info: who.into(),
         communication: comm.into(),
@@ -315,46 +372,59 @@ fn tx(r: &str, who: &str, comm: &str, iban: &str, cents: i64, date: &str) -> Tra
         counterparty_account: iban.into(),
         amount_cents: cents,
         currency: "EUR".into(),
-        execution_date: date.into(),
+        age_days,
     }
 }
 
-/// The contract's sandbox data: one PSU with `BE68539007547034` (balance 1234.56, 3
-/// transactions) and `BE71096123456769` (balance 10.00, 1 transaction).
+/// The contract's sandbox data: one PSU with, at Belfius, `BE68539007547034` (balance 1234.56,
+/// 3 transactions: one 120 days old, two sharing a `transaction_id`) and `BE71096123456769`
+/// (balance 10.00, 1 transaction), and at Banx `BE14645123456783` (balance 500.00, 1
+/// transaction).
 pub fn demo_accounts() -> Vec<Account> {
     let psu = "Jan Peeters";
+    let account = |bank, iban: &str, cents, name: &str, product_type: &str, product_name: &str, transactions| Account {
+        bank,
+        iban: iban.into(),
+        currency: "EUR".into(),
+        balance_cents: cents,
+        account_name: name.into(),
+        product_type: product_type.into(),
+        product_name: product_name.into(),
+        psu_name: psu.into(),
+        transactions,
+    };
     vec![
-        Account {
-            iban: "BE68539007547034".into(),
-            currency: "EUR".into(),
-            balance_cents: 123_456,
-            account_name: "Zichtrekening".into(),
-            product_type: "CURRENT_ACCOUNT".into(),
-            product_name: "Belfius Pack Comfort".into(),
-            psu_name: psu.into(),
-            transactions: vec![
-                tx("TX-2026-0003", "Colruyt Gent", "Boodschappen", "BE62510007547061", -1_234, "2026-11-20"),
-                tx("TX-2026-0002", "Example Employer NV", "Loon november", "BE43068999999501", 250_000, "2026-11-02"),
-                tx("TX-2026-0001", "Proximus", "Factuur 2026-10", "BE82210000000101", -4_599, "2026-10-15"),
+        account(
+            Bank::Belfius,
+            "BE68539007547034",
+            123_456,
+            "Zichtrekening",
+            "CURRENT_ACCOUNT",
+            "Belfius Pack Comfort",
+            vec![
+                tx("T0000001123", "TX-0003", "Colruyt Gent", "Boodschappen", "BE62510007547061", -1_234, 3),
+                tx("T0000001123", "TX-0002", "Example Employer NV", "Loon", "BE43068999999501", 250_000, 20),
+                tx("T0000000987", "TX-0001", "Proximus", "Factuur", "BE82210000000101", -4_599, 120),
             ],
-        },
-        Account {
-            iban: "BE71096123456769".into(),
-            currency: "EUR".into(),
-            balance_cents: 1_000,
-            account_name: "Spaarrekening".into(),
-            product_type: "SAVINGS_ACCOUNT".into(),
-            product_name: "Belfius Spaarrekening".into(),
-            psu_name: psu.into(),
-            transactions: vec![tx(
-                "TX-2026-0101",
-                "Jan Peeters",
-                "Overschrijving",
-                "BE68539007547034",
-                1_000,
-                "2026-09-30",
-            )],
-        },
+        ),
+        account(
+            Bank::Belfius,
+            "BE71096123456769",
+            1_000,
+            "Spaarrekening",
+            "SAVINGS_ACCOUNT",
+            "Belfius Spaarrekening",
+            vec![tx("T0000002001", "TX-0101", psu, "Overschrijving", "BE68539007547034", 1_000, 45)],
+        ),
+        account(
+            Bank::Banx,
+            "BE14645123456783",
+            50_000,
+            "Banx Zichtrekening",
+            "CURRENT_ACCOUNT",
+            "Banx Current Account",
+            vec![tx("T0000003001", "TX-0201", "Delhaize Leuven", "Boodschappen", "BE62510007547061", -2_500, 7)],
+        ),
     ]
 }
 
@@ -479,19 +549,11 @@ mod tests {
     #[test]
     fn validate_checks_clients_put_in_directly() {
         let mut c = config();
-        c.clients.insert(String::new(), RegisteredClient { secret: Secret::new("s"), qseal: qseal() });
+        c.clients.insert(String::new(), RegisteredClient { secret: Secret::new("s"), qseal: qseal(), active: true });
         let e = c.validate().unwrap_err();
         assert!(matches!(e, Error::Client { problem: ClientProblem::EmptyId, .. }), "{e}");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let started = rt.block_on(crate::Sandbox::start(c, "127.0.0.1:0".parse().unwrap()));
         assert!(matches!(started, Err(Error::Client { .. })));
-    }
-
-    #[test]
-    fn logical_ids_are_stable_and_distinct() {
-        let a = demo_accounts();
-        assert_eq!(a[0].logical_id(), logical_id("BE68539007547034"));
-        assert_ne!(a[0].logical_id(), a[1].logical_id());
-        assert_eq!(a[0].logical_id().len(), 16);
     }
 }

@@ -7,17 +7,15 @@ use http::{HeaderValue, Response, StatusCode};
 use psd2_eidas::Role;
 
 use super::error::ApiError;
-use super::state::{ACCESS_TTL, Authorization, CODE_TTL, Grant, Scope, random_token, s256, valid_verifier};
-use super::wire::{Body, Call, check_request_id, json, parse_form, percent_encode};
-
-fn internal(e: String) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error", "500", e)
-}
+use super::state::{
+    ACCESS_TTL, Authorization, CODE_TTL, Grant, SCA_TOKEN_TTL, ScaToken, Scope, internal, random_token, s256,
+    valid_verifier,
+};
+use super::wire::{Body, Call, bank_label, check_request_id, json, parse_form, percent_encode};
 
 /// `GET /consent-uris?scope=AIS|CAF` (version 4).
 pub(crate) fn consent_uris(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
-    call.request_id()?;
-    call.accept(4)?;
+    call.common(4)?;
     let scope = match call.query("scope")?.as_deref() {
         Some("AIS") => Scope::Ais,
         Some("CAF") => Scope::Caf,
@@ -27,24 +25,11 @@ pub(crate) fn consent_uris(call: &Call<'_>) -> Result<Response<Body>, ApiError> 
     let qwac = call.role(&[scope.role()])?;
     let (client_id, _) = call.client(qwac)?;
     let (challenge, redirect) = call.pkce()?;
-    let ticket = random_token().map_err(internal)?;
-    let now = call.now();
-    {
-        let mut state = call.shared.state();
-        state.sweep(now);
-        state.tickets.insert(
-            ticket.clone(),
-            Authorization {
-                client_id: client_id.to_owned(),
-                scope,
-                code_challenge: Some(challenge),
-                redirect_uri: Some(redirect),
-                payment_id: None,
-                expires: now + CODE_TTL,
-            },
-        );
-    }
-    let uri = format!("{}/sca/authorize?ticket={ticket}", call.base_url());
+    let uri = call.ticket(Authorization {
+        code_challenge: Some(challenge),
+        redirect_uri: Some(redirect),
+        ..Authorization::new(client_id, call.bank, scope, call.now())
+    })?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!([{"language": "fr", "consent_uri": uri}, {"language": "nl", "consent_uri": uri}]),
@@ -52,7 +37,8 @@ pub(crate) fn consent_uris(call: &Call<'_>) -> Result<Response<Body>, ApiError> 
 }
 
 /// `GET /sca/authorize?ticket=T&state=S`: the PSU always consents; `302` to
-/// `Redirect-URI?code=C&state=S`. A payment's status becomes `ACSC`.
+/// `Redirect-URI?code=C&state=S`. A payment's status becomes `ACSC`; an SCA step for old
+/// transactions answers `Redirect-URI?sca_token=T&state=S` instead of a code.
 pub(crate) fn authorize(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
     // The PSU's browser step: Request-ID checked only when sent, any Accept.
     if let Some(id) = call.header("request-id") {
@@ -73,15 +59,24 @@ pub(crate) fn authorize(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
         if let Some(p) = auth.payment_id.as_ref().and_then(|id| state.payments.get_mut(id)) {
             p.status = "ACSC";
         }
-        state.codes.insert(code.clone(), Authorization { expires: now + CODE_TTL, ..auth.clone() });
+        if let Some(iban) = &auth.sca_iban {
+            let t = ScaToken { client_id: auth.client_id.clone(), iban: iban.clone(), expires: now + SCA_TOKEN_TTL };
+            state.sca_tokens.insert(code.clone(), t);
+        } else {
+            state.codes.insert(code.clone(), Authorization { expires: now + CODE_TTL, ..auth.clone() });
+        }
         auth
     };
+    let param = if auth.sca_iban.is_some() { "sca_token" } else { "code" };
     let Some(redirect) = auth.redirect_uri else {
         // A PIS initiation under a Bearer token without Redirect-URI: nothing to redirect to.
+        if auth.sca_iban.is_some() {
+            return Ok(json(StatusCode::OK, &serde_json::json!({ "sca_token": code })));
+        }
         return Ok(json(StatusCode::OK, &serde_json::json!({"payment_id": auth.payment_id, "payment_status": "ACSC"})));
     };
     let sep = if redirect.contains('?') { '&' } else { '?' };
-    let mut location = format!("{redirect}{sep}code={}", percent_encode(&code));
+    let mut location = format!("{redirect}{sep}{param}={}", percent_encode(&code));
     if let Some(s) = psu_state {
         location.push_str(&format!("&state={}", percent_encode(&s)));
     }
@@ -121,6 +116,9 @@ pub(crate) fn token(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
             if auth.client_id != client_id {
                 return Err(ApiError::invalid_grant("the code was issued to another client"));
             }
+            if auth.bank != call.bank {
+                return Err(ApiError::invalid_grant(format!("the code was issued by {}", bank_label(auth.bank))));
+            }
             if auth.redirect_uri.as_deref() != field("redirect_uri") {
                 return Err(ApiError::invalid_grant("redirect_uri differs from the Redirect-URI of the consent"));
             }
@@ -135,35 +133,35 @@ pub(crate) fn token(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
                     "PKCE check failed: BASE64URL(SHA256(code_verifier)) differs from the Code-Challenge",
                 ));
             }
-            let scope = auth.scope;
+            let (scope, redirect) = (auth.scope, auth.redirect_uri.clone());
             state.codes.remove(code);
-            state.grant(client_id, scope, now).map_err(internal)?
+            state.grant(client_id, scope, call.bank, redirect, now).map_err(internal)?
         }
         Some("refresh_token") => {
             let refresh =
-                field("refresh_token").ok_or_else(|| ApiError::invalid_grant("the refresh_token is missing"))?;
+                field("refresh_token").ok_or_else(|| ApiError::missing_input("the refresh_token is missing"))?;
             let mut state = call.shared.state();
             state.sweep(now);
             let old = state
                 .refresh
                 .get(refresh)
                 .and_then(|a| state.access.get(a))
-                .filter(|g| g.client_id == client_id && g.refresh_expires > now)
+                .filter(|g| g.client_id == client_id && g.refresh_expires > now && g.bank == call.bank)
                 .cloned()
-                .ok_or_else(|| ApiError::invalid_grant("the refresh token is not valid"))?;
+                .ok_or_else(|| ApiError::invalid_refresh("the refresh token is not valid"))?;
+            if old.withdrawn {
+                return Err(ApiError::no_active_consent("the PSU withdrew the consent: start again at /consent-uris"));
+            }
             state.refresh.remove(&old.refresh_token);
             state.access.remove(&old.access_token);
-            state.grant(client_id, old.scope, now).map_err(internal)?
+            state.grant(client_id, old.scope, call.bank, old.redirect_uri, now).map_err(internal)?
         }
         Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "400",
-                format!("grant_type {other:?} is not authorization_code or refresh_token"),
-            ));
+            return Err(ApiError::unsupported_grant_type(format!(
+                "grant_type {other:?} is not authorization_code or refresh_token"
+            )));
         }
-        None => return Err(ApiError::invalid_input("grant_type is missing")),
+        None => return Err(ApiError::missing_input("grant_type is missing")),
     };
     Ok(json(StatusCode::OK, &token_body(call, &grant)))
 }
@@ -177,8 +175,10 @@ fn token_body(call: &Call<'_>, g: &Grant) -> serde_json::Value {
         "refresh_token": g.refresh_token,
         "scope": g.scope.as_str(),
     });
-    if let (Some(obj), Some(first)) = (v.as_object_mut(), call.shared.config.accounts.first()) {
-        obj.insert("logical_id".into(), first.logical_id().into());
+    if let (Some(obj), Some((_, first))) =
+        (v.as_object_mut(), call.shared.accounts().find(|(a, _)| a.bank == call.bank))
+    {
+        obj.insert("logical_id".into(), first.into());
     }
     v
 }

@@ -9,8 +9,13 @@
 //! - consent (`/consent-uris`), the automated PSU step (`/sca/authorize`, answering `302` to the
 //!   `Redirect-URI` with `code` and `state`), `/token` with Basic client credentials and PKCE
 //!   S256, refresh;
-//! - AIS accounts, details and transactions; PIS initiation sealed with the `belfius-pis`
+//! - Belfius at the root and Banx under `/banx` on one listener (`CHANNEL_NOT_PERMITTED` for an
+//!   account of the other bank);
+//! - AIS accounts, details and transactions (beyond 90 days only with an `SCA-Token`;
+//!   unattended calls with `psu_involved=false` limited to 4 per account per 24 hours); PIS initiation sealed with the `belfius-pis`
 //!   `Signature` (verified with the registered QSealC), details and status; CAF funds checks.
+//!
+//! - fault mode ([`Faults`]): dropped handshakes, lost responses, 503s, a delay.
 //!
 //! [`Sandbox::start`] runs on the caller's tokio runtime and returns a [`SandboxHandle`]. The
 //! sandbox never prints.
@@ -21,6 +26,7 @@ mod caf;
 mod config;
 mod consent;
 mod error;
+mod faults;
 mod iban;
 mod pis;
 mod server;
@@ -29,8 +35,9 @@ mod tls;
 mod wire;
 
 pub use config::{
-    Account, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, RegisteredClient, SandboxConfig, ServerIdentity,
-    Transaction, demo_accounts, logical_id,
+    Account, ClientRegistration, Clock, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, ManualClock, RegisteredClient,
+    SandboxConfig, ServerIdentity, Transaction, demo_accounts,
 };
 pub use error::{ClientProblem, Error};
+pub use faults::{Faults, FaultsError};
 pub use server::{Sandbox, SandboxHandle};

@@ -8,17 +8,13 @@ use psd2_httpsig::VerifyOptions;
 use psd2_httpsig::profile::Profile;
 
 use super::config::{RegisteredClient, format_cents, parse_cents};
-use super::error::ApiError;
+use super::error::{ApiError, PisCode};
 use super::iban::iban_problem;
-use super::state::{Authorization, CODE_TTL, Payment, Scope, random_token};
+use super::state::{Authorization, Payment, Scope, internal, random_token};
 use super::wire::{Body, Call, json};
 
 /// The payment products the sandbox knows.
 pub(crate) const PRODUCTS: [&str; 2] = ["sepa-credit-transfers", "instant-sepa-credit-transfers"];
-
-fn internal(e: String) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error", "500", e)
-}
 
 /// Verifies the `Signature` header with the registered QSealC (which must carry PSP_PI).
 fn check_signature(call: &Call<'_>, client: &RegisteredClient) -> Result<(), ApiError> {
@@ -36,17 +32,77 @@ fn check_signature(call: &Call<'_>, client: &RegisteredClient) -> Result<(), Api
     Ok(())
 }
 
+/// The text at `pointer`: 400 `MISSING_INPUT` when absent, `INVALID_INPUT` when not a
+/// non-empty string.
 fn text<'v>(v: &'v serde_json::Value, pointer: &str) -> Result<&'v str, ApiError> {
-    v.pointer(pointer)
-        .and_then(|x| x.as_str())
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid_input(format!("{} is missing or not a string", pointer.replace('/', "."))))
+    let name = pointer.trim_start_matches('/').replace('/', ".");
+    match v.pointer(pointer) {
+        None | Some(serde_json::Value::Null) => Err(ApiError::missing_input(format!("{name} is missing"))),
+        Some(x) => x
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ApiError::invalid_input(format!("{name} is not a non-empty string"))),
+    }
+}
+
+/// The body checks with the PIS codes of belfius-api.md §10.1: `endtoend_identification`
+/// (required for every product), an amount above 0, EUR, a valid BIC when one is given.
+fn check_pis_fields(body: &serde_json::Value, amount: &str, currency: &str) -> Result<i64, ApiError> {
+    let e2e = match body.get("endtoend_identification") {
+        None | Some(serde_json::Value::Null) => {
+            return Err(ApiError::pis(
+                PisCode::EndToEnd,
+                "endtoend_identification is missing: it is required for every payment product",
+            ));
+        }
+        Some(v) => v.as_str().unwrap_or(""),
+    };
+    if e2e.trim().is_empty() || e2e.chars().count() > 35 || e2e.chars().any(char::is_control) {
+        return Err(ApiError::pis(
+            PisCode::EndToEnd,
+            format!("endtoend_identification {e2e:?} is invalid: 1 to 35 characters, no control characters"),
+        ));
+    }
+    let cents = match amount.strip_prefix('-') {
+        // a negative amount is well-formed, but not above 0
+        Some(a) if parse_cents(a).is_some() => 0,
+        _ => parse_cents(amount).ok_or_else(|| {
+            ApiError::invalid_input(format!("instructed_amount.amount {amount:?} is not an amount like 12.34"))
+        })?,
+    };
+    if cents <= 0 {
+        return Err(ApiError::pis(PisCode::Amount, format!("instructed_amount.amount {amount:?} must be above 0")));
+    }
+    if currency != "EUR" {
+        return Err(ApiError::pis(
+            PisCode::Currency,
+            format!("instructed_amount.currency {currency:?} is not allowed: only EUR"),
+        ));
+    }
+    if let Some(bic) = body.pointer("/creditor_account/bic") {
+        let b = bic.as_str().unwrap_or("");
+        if !valid_bic(b) {
+            return Err(ApiError::pis(
+                PisCode::Bic,
+                format!("creditor_account.bic {b:?} is not a BIC (8 or 11 characters, e.g. GKCCBEBB)"),
+            ));
+        }
+    }
+    Ok(cents)
+}
+
+/// ISO 9362: 4 letters (institution), 2 letters (country), 2 letters or digits (location),
+/// optionally 3 letters or digits (branch).
+fn valid_bic(b: &str) -> bool {
+    let b = b.as_bytes();
+    (b.len() == 8 || b.len() == 11)
+        && b[..6].iter().all(u8::is_ascii_uppercase)
+        && b[6..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// `POST /payments/{product}` (version 3).
 pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>, ApiError> {
-    call.request_id()?;
-    call.accept(3)?;
+    call.common(3)?;
     let qwac = call.role(&[Role::PaymentInitiation])?;
     let (client_id, client) = call.client(qwac)?;
     let (challenge, redirect) = if call.bearer_token().is_some() {
@@ -65,19 +121,11 @@ pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>,
     let name = text(&body, "/creditor_name")?;
     let amount = text(&body, "/instructed_amount/amount")?;
     let currency = text(&body, "/instructed_amount/currency")?;
-    let cents = parse_cents(amount).filter(|c| *c > 0).ok_or_else(|| {
-        ApiError::invalid_input(format!("instructed_amount.amount {amount:?} is not a positive amount"))
-    })?;
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::invalid_input(format!(
-            "instructed_amount.currency {currency:?} is not an ISO 4217 code"
-        )));
-    }
+    let cents = check_pis_fields(&body, amount, currency)?;
     if body.get("debtor_account").is_some_and(|d| d.as_object().is_none_or(|o| o.is_empty())) {
         return Err(ApiError::invalid_input("debtor_account must be omitted, not sent empty"));
     }
     let id = random_token().map_err(internal)?;
-    let ticket = random_token().map_err(internal)?;
     let now = call.now();
     {
         let mut state = call.shared.state();
@@ -86,6 +134,7 @@ pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>,
             id.clone(),
             Payment {
                 id: id.clone(),
+                bank: call.bank,
                 product: product.to_owned(),
                 client_id: client_id.to_owned(),
                 status: "RCVD",
@@ -95,20 +144,14 @@ pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>,
                 currency: currency.to_owned(),
             },
         );
-        state.tickets.insert(
-            ticket.clone(),
-            Authorization {
-                client_id: client_id.to_owned(),
-                scope: Scope::Pis,
-                code_challenge: challenge,
-                redirect_uri: redirect,
-                payment_id: Some(id.clone()),
-                expires: now + CODE_TTL,
-            },
-        );
     }
+    let location = call.ticket(Authorization {
+        code_challenge: challenge,
+        redirect_uri: redirect,
+        payment_id: Some(id.clone()),
+        ..Authorization::new(client_id, call.bank, Scope::Pis, now)
+    })?;
     let mut r = json(StatusCode::CREATED, &serde_json::json!({"payment_id": id, "payment_status": "RCVD"}));
-    let location = format!("{}/sca/authorize?ticket={ticket}", call.base_url());
     r.headers_mut().insert(LOCATION, HeaderValue::from_str(&location).map_err(|e| internal(e.to_string()))?);
     Ok(r)
 }
@@ -118,15 +161,14 @@ fn payment(call: &Call<'_>, client_id: &str, product: &str, id: &str) -> Result<
         .state()
         .payments
         .get(id)
-        .filter(|p| p.client_id == client_id && p.product == product)
+        .filter(|p| p.client_id == client_id && p.product == product && p.bank == call.bank)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("no {product} payment with id {id:?}")))
 }
 
 /// `GET /payments/{product}/{id}` (version 1, Bearer PIS).
 pub(crate) fn details(call: &Call<'_>, product: &str, id: &str) -> Result<Response<Body>, ApiError> {
-    call.request_id()?;
-    call.accept(1)?;
+    call.common(1)?;
     let qwac = call.role(&[Role::PaymentInitiation])?;
     let (client_id, _) = call.client(qwac)?;
     call.bearer(client_id, Scope::Pis)?;
@@ -145,8 +187,7 @@ pub(crate) fn details(call: &Call<'_>, product: &str, id: &str) -> Result<Respon
 
 /// `GET /payments/{product}/{id}/status` (version 1, no Bearer needed).
 pub(crate) fn status(call: &Call<'_>, product: &str, id: &str) -> Result<Response<Body>, ApiError> {
-    call.request_id()?;
-    call.accept(1)?;
+    call.common(1)?;
     let qwac = call.role(&[Role::PaymentInitiation])?;
     let (client_id, _) = call.client(qwac)?;
     let p = payment(call, client_id, product, id)?;

@@ -10,13 +10,15 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use psd2_client::Bank;
 use psd2_eidas::Certificate;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::SandboxConfig;
 use super::error::{ApiError, Error};
+use super::faults::Faults;
 use super::state::Shared;
 use super::wire::{Body, Call, Peer, error};
 use super::{ais, caf, consent, pis, tls};
@@ -60,10 +62,10 @@ impl Sandbox {
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;
         let server_ca = config.server.ca().cloned();
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config).map_err(Error::Config)?);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, acceptor, shared, stopped));
-        Ok(SandboxHandle { local_addr, server_ca, stop, task })
+        let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), stopped));
+        Ok(SandboxHandle { local_addr, server_ca, stop, task, shared })
     }
 }
 
@@ -74,6 +76,7 @@ pub struct SandboxHandle {
     server_ca: Option<Certificate>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    shared: Arc<Shared>,
 }
 
 impl SandboxHandle {
@@ -86,6 +89,34 @@ impl SandboxHandle {
     /// was given).
     pub fn server_ca(&self) -> Option<&Certificate> {
         self.server_ca.as_ref()
+    }
+
+    /// The PSU withdraws every consent given so far: access and refresh tokens issued until now
+    /// answer 403 `NO_ACTIVE_CONSENT`; new consents work.
+    pub fn withdraw_consents(&self) {
+        self.shared.withdraw_consents();
+    }
+
+    /// Replaces the faults still to be played (e.g. `Faults::default()` to stop them).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults() = faults;
+    }
+
+    /// The faults still to be played (the counters count down).
+    pub fn faults(&self) -> Faults {
+        *self.shared.faults()
+    }
+
+    /// The logical id of an account of the sandbox's PSU (random per start), `None` for an IBAN
+    /// the sandbox does not hold.
+    pub fn logical_id(&self, iban: &str) -> Option<String> {
+        self.shared.logical_id(iban).map(str::to_owned)
+    }
+
+    /// The ids of the payments initiated so far, in no particular order (a payment whose answer
+    /// was lost in fault mode is among them).
+    pub fn payment_ids(&self) -> Vec<String> {
+        self.shared.state().payments.keys().cloned().collect()
     }
 
     /// Stops accepting, lets open connections finish their current request (at most 3 s),
@@ -132,6 +163,13 @@ async fn connection(
     mut stopped: watch::Receiver<bool>,
     port: u16,
 ) {
+    if Faults::take(&mut shared.faults().drop_handshakes) {
+        // Fault mode: read the ClientHello, then close the connection without answering it.
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.readable()).await;
+        let mut buf = [0u8; 4096];
+        let _ = tcp.try_read(&mut buf);
+        return;
+    }
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         // A refused handshake (e.g. a certificate from an untrusted CA) is the client's
@@ -139,9 +177,20 @@ async fn connection(
         Ok(Err(_)) | Err(_) => return,
     };
     let peer = Arc::new(Peer::from_chain(tls.get_ref().1.peer_certificates(), shared.config.clock.now()));
+    // Fault mode: a processed request whose answer is to be lost closes the connection.
+    let lost = Arc::new(Notify::new());
+    let lose = lost.clone();
     let service = hyper::service::service_fn(move |req| {
-        let (shared, peer) = (shared.clone(), peer.clone());
-        async move { Ok::<_, Infallible>(handle(req, &shared, &peer, port).await) }
+        let (shared, peer, lose) = (shared.clone(), peer.clone(), lose.clone());
+        async move {
+            match handle(req, &shared, &peer, port).await {
+                Some(resp) => Ok::<_, Infallible>(resp),
+                None => {
+                    lose.notify_one();
+                    std::future::pending().await
+                }
+            }
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -150,6 +199,8 @@ async fn connection(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        // dropping the connection closes it without an answer
+        () = lost.notified() => {}
         _ = stopped.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
@@ -157,33 +208,57 @@ async fn connection(
     }
 }
 
-async fn handle(req: Request<Incoming>, shared: &Shared, peer: &Peer, port: u16) -> Response<Body> {
+/// Answers one request; `None`: processed, but the answer is to be lost (fault mode).
+async fn handle(req: Request<Incoming>, shared: &Shared, peer: &Peer, port: u16) -> Option<Response<Body>> {
     let (parts, body) = req.into_parts();
     let request_id = parts.headers.get("request-id").cloned();
-    let mut resp = match Limited::new(body, MAX_BODY).collect().await {
+    let body = Limited::new(body, MAX_BODY).collect().await;
+    let (fail, lose, delay) = {
+        let mut f = shared.faults();
+        let fail = Faults::take(&mut f.fail);
+        let lose = !fail && Faults::take(&mut f.lose_responses);
+        (fail, lose, f.delay)
+    };
+    let mut resp = match body {
+        _ if fail => error(&ApiError::service_unavailable()),
         Ok(b) => {
             let body = b.to_bytes();
-            let call = Call { parts: &parts, body: &body, peer, shared, local_port: port };
-            route(&call).unwrap_or_else(|e| error(&e))
+            let (bank, path) = split_bank(parts.uri.path());
+            let call = Call { parts: &parts, bank, body: &body, peer, shared, local_port: port };
+            route(&call, path).unwrap_or_else(|e| error(&e))
         }
         Err(_) => error(&ApiError::invalid_input(format!("the body could not be read (limit {MAX_BODY} bytes)"))),
     };
+    if lose {
+        return None;
+    }
     if let Some(id) = request_id {
         resp.headers_mut().insert("response-id", id);
     }
     resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
-    resp
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    Some(resp)
 }
 
-fn route(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
-    let path = call.parts.uri.path();
+/// Banx under `/banx`, Belfius at the root: the bank and the path below its base path.
+fn split_bank(path: &str) -> (Bank, &str) {
+    match path.strip_prefix("/banx") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => (Bank::Banx, rest),
+        _ => (Bank::Belfius, path),
+    }
+}
+
+fn route(call: &Call<'_>, path: &str) -> Result<Response<Body>, ApiError> {
+    let full = call.parts.uri.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let m = &call.parts.method;
     let only = |allowed: Method| -> Result<(), ApiError> {
         if *m == allowed {
             Ok(())
         } else {
-            Err(ApiError::method_not_allowed(format!("{m} is not allowed on {path}: use {allowed}")))
+            Err(ApiError::method_not_allowed(format!("{m} is not allowed on {full}: use {allowed}")))
         }
     };
     match segments.as_slice() {
@@ -205,6 +280,6 @@ fn route(call: &Call<'_>) -> Result<Response<Body>, ApiError> {
             only(Method::GET).and_then(|()| pis::status(call, product, id))
         }
         ["funds-confirmations"] => only(Method::POST).and_then(|()| caf::funds(call)),
-        _ => Err(ApiError::not_found(format!("no such resource: {m} {path}"))),
+        _ => Err(ApiError::not_found(format!("no such resource: {m} {full}"))),
     }
 }

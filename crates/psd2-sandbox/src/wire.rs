@@ -2,11 +2,12 @@
 //! checks of the contract (Request-ID, Accept version, QWAC role gate, Client-ID, Bearer) and
 //! JSON answers.
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use psd2_client::Bank;
 use psd2_eidas::inspect::{Kind, Report};
 use psd2_eidas::{Certificate, Role};
 use rustls::pki_types::CertificateDer;
@@ -14,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::config::RegisteredClient;
 use super::error::ApiError;
-use super::state::{Grant, Scope, Shared};
+use super::state::{Authorization, Grant, Scope, Shared, random_token};
 
 /// The media type of every call; the `version` parameter is checked per call.
 pub(crate) const MEDIA_TYPE: &str = "application/vnd.belfius.api+json";
@@ -58,6 +59,8 @@ impl Peer {
 /// One request, with everything a handler needs.
 pub(crate) struct Call<'a> {
     pub(crate) parts: &'a http::request::Parts,
+    /// The bank whose base path the call came in on.
+    pub(crate) bank: Bank,
     pub(crate) body: &'a [u8],
     pub(crate) peer: &'a Peer,
     pub(crate) shared: &'a Shared,
@@ -80,7 +83,13 @@ impl Call<'_> {
         self.shared.config.clock.now()
     }
 
-    /// `https://<Host>`: the authority the client used (fallback `127.0.0.1:PORT`).
+    /// The bank's base path: `""` (Belfius) or `/banx`.
+    pub(crate) fn base_path(&self) -> &'static str {
+        base_path(self.bank)
+    }
+
+    /// `https://<Host><base path>`: the authority the client used (fallback
+    /// `127.0.0.1:PORT`) and this bank's base path.
     pub(crate) fn base_url(&self) -> String {
         let host = self
             .parts
@@ -90,13 +99,51 @@ impl Call<'_> {
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
             .map(str::to_owned)
             .unwrap_or_else(|| format!("127.0.0.1:{}", self.local_port));
-        format!("https://{host}")
+        format!("https://{host}{}", self.base_path())
+    }
+
+    /// Stores `auth` under a new ticket; returns the PSU's SCA URL
+    /// `https://<Host><base path>/sca/authorize?ticket=T`.
+    pub(crate) fn ticket(&self, auth: Authorization) -> Result<String, ApiError> {
+        let ticket = random_token().map_err(ApiError::internal)?;
+        let mut state = self.shared.state();
+        state.sweep(self.now());
+        state.tickets.insert(ticket.clone(), auth);
+        Ok(format!("{}/sca/authorize?ticket={ticket}", self.base_url()))
     }
 
     /// `Request-ID`: required, a UUID v4 in the hyphenated form.
     pub(crate) fn request_id(&self) -> Result<(), ApiError> {
-        let v = self.header("request-id").ok_or_else(|| ApiError::invalid_input("the Request-ID header is missing"))?;
+        let v =
+            self.header("request-id").ok_or_else(|| ApiError::missing_header("the Request-ID header is missing"))?;
         check_request_id(v)
+    }
+
+    /// The checks of every call that carries `Client-ID`: `Request-ID`, `Accept` version `version`
+    /// and `Accept-Language`.
+    pub(crate) fn common(&self, version: u32) -> Result<(), ApiError> {
+        self.request_id()?;
+        self.accept(version)?;
+        self.accept_language()
+    }
+
+    /// `Accept-Language`: `fr`, `nl` or `en` (a list of language ranges with one of them, region
+    /// subtags and weights allowed).
+    pub(crate) fn accept_language(&self) -> Result<(), ApiError> {
+        let Some(v) = self.parts.headers.get("accept-language") else {
+            return Err(ApiError::not_acceptable("the Accept-Language header is missing: send fr, nl or en"));
+        };
+        let v = v.to_str().unwrap_or("");
+        let known = v.split(',').any(|range| {
+            let tag = range.split(';').next().unwrap_or("").trim();
+            let primary = tag.split('-').next().unwrap_or("");
+            ["fr", "nl", "en"].iter().any(|l| primary.eq_ignore_ascii_case(l))
+        });
+        if known {
+            Ok(())
+        } else {
+            Err(ApiError::not_acceptable(format!("Accept-Language {v:?} is not supported: send fr, nl or en")))
+        }
     }
 
     /// `Accept: application/vnd.belfius.api+json; version=N`.
@@ -157,6 +204,9 @@ impl Call<'_> {
     /// The registered client named by `Client-ID`, of the same TPP as the QWAC.
     pub(crate) fn client(&self, qwac: &PeerCert) -> Result<(&str, &RegisteredClient), ApiError> {
         let id = self.header("client-id").ok_or_else(|| ApiError::invalid_client("the Client-ID header is missing"))?;
+        if id.is_empty() {
+            return Err(ApiError::invalid_client("the Client-ID header is empty"));
+        }
         self.registered(id, qwac)
     }
 
@@ -180,28 +230,45 @@ impl Call<'_> {
                 sealed.unwrap_or("(none)")
             )));
         }
+        if !client.active {
+            return Err(ApiError::invalid_tpp(format!("client id {id:?} is registered but not active")));
+        }
         Ok((id.as_str(), client))
     }
 
-    /// The Bearer token, valid now, of `client_id` and `scope`.
+    /// The Bearer token, valid now, of `client_id`, `scope` and this bank, whose consent the
+    /// PSU has not withdrawn.
     pub(crate) fn bearer(&self, client_id: &str, scope: Scope) -> Result<Grant, ApiError> {
         let token = self.bearer_token().ok_or_else(|| {
             ApiError::invalid_token(format!("an Authorization: Bearer {} access_token is required", scope.as_str()))
         })?;
         let now = self.now();
         let state = self.shared.state();
-        match state.access.get(token) {
-            Some(g) if g.client_id == client_id && g.scope == scope && g.access_expires > now => Ok(g.clone()),
-            Some(g) if g.client_id == client_id && g.scope != scope => Err(ApiError::invalid_token(format!(
+        let g = state
+            .access
+            .get(token)
+            .filter(|g| g.client_id == client_id)
+            .ok_or_else(|| ApiError::invalid_token("the access_token is not valid"))?;
+        if g.withdrawn {
+            return Err(ApiError::no_active_consent("the PSU withdrew the consent: start again at /consent-uris"));
+        }
+        if g.bank != self.bank {
+            return Err(ApiError::invalid_token(format!(
+                "the access_token is not valid: it was issued by {}",
+                bank_label(g.bank)
+            )));
+        }
+        if g.scope != scope {
+            return Err(ApiError::invalid_token(format!(
                 "the access_token is not valid: it has scope {}, this call needs {}",
                 g.scope.as_str(),
                 scope.as_str()
-            ))),
-            Some(g) if g.access_expires <= now => {
-                Err(ApiError::invalid_token("the access_token is not valid: expired"))
-            }
-            _ => Err(ApiError::invalid_token("the access_token is not valid")),
+            )));
         }
+        if g.access_expires <= now {
+            return Err(ApiError::invalid_token("the access_token is not valid: expired"));
+        }
+        Ok(g.clone())
     }
 
     /// The token of `Authorization: Bearer <token>`, if that header is sent.
@@ -215,22 +282,22 @@ impl Call<'_> {
     pub(crate) fn pkce(&self) -> Result<(String, String), ApiError> {
         let method = self
             .header("code-challenge-method")
-            .ok_or_else(|| ApiError::missing_input("the Code-Challenge-Method header is missing"))?;
+            .ok_or_else(|| ApiError::missing_header("the Code-Challenge-Method header is missing"))?;
         if method != "S256" {
-            return Err(ApiError::invalid_input(format!(
+            return Err(ApiError::invalid_header(format!(
                 "Code-Challenge-Method {method:?} is not supported: use S256"
             )));
         }
         let challenge = self
             .header("code-challenge")
-            .ok_or_else(|| ApiError::missing_input("the Code-Challenge header is missing"))?;
+            .ok_or_else(|| ApiError::missing_header("the Code-Challenge header is missing"))?;
         if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(ApiError::invalid_input(
+            return Err(ApiError::invalid_header(
                 "Code-Challenge must be BASE64URL-NOPAD(SHA256(code_verifier)): 43 characters",
             ));
         }
         let redirect =
-            self.redirect_uri()?.ok_or_else(|| ApiError::missing_input("the Redirect-URI header is missing"))?;
+            self.redirect_uri()?.ok_or_else(|| ApiError::missing_header("the Redirect-URI header is missing"))?;
         Ok((challenge.to_owned(), redirect))
     }
 
@@ -238,7 +305,7 @@ impl Call<'_> {
     pub(crate) fn redirect_uri(&self) -> Result<Option<String>, ApiError> {
         let Some(r) = self.header("redirect-uri") else { return Ok(None) };
         if !(r.starts_with("https://") || r.starts_with("http://")) || r.contains('#') {
-            return Err(ApiError::invalid_input(format!("Redirect-URI {r:?} is not an absolute http(s) URI")));
+            return Err(ApiError::invalid_header(format!("Redirect-URI {r:?} is not an absolute http(s) URI")));
         }
         Ok(Some(r.to_owned()))
     }
@@ -248,7 +315,7 @@ impl Call<'_> {
         let ct = self.parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let media = ct.split(';').next().unwrap_or("").trim();
         if !media.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::invalid_input(format!("Content-Type must be application/json, not {ct:?}")));
+            return Err(ApiError::invalid_header(format!("Content-Type must be application/json, not {ct:?}")));
         }
         let v: serde_json::Value = serde_json::from_slice(self.body)
             .map_err(|e| ApiError::invalid_input(format!("the body is not valid JSON: {e}")))?;
@@ -264,7 +331,7 @@ pub(crate) fn check_request_id(v: &str) -> Result<(), ApiError> {
     let ok = v.len() == 36
         && uuid::Uuid::try_parse(v)
             .is_ok_and(|u| u.get_version_num() == 4 && u.get_variant() == uuid::Variant::RFC4122);
-    if ok { Ok(()) } else { Err(ApiError::invalid_input(format!("Request-ID {v:?} is not a UUID v4"))) }
+    if ok { Ok(()) } else { Err(ApiError::invalid_header(format!("Request-ID {v:?} is not a UUID v4"))) }
 }
 
 /// A JSON answer.
@@ -275,9 +342,38 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bo
     r
 }
 
-/// The error answer.
+/// The error answer (with `Retry-After` on 429).
 pub(crate) fn error(e: &ApiError) -> Response<Body> {
-    json(e.status, &e.body())
+    let mut r = json(e.status, &e.body());
+    if let Some(s) = e.retry_after {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}
+
+/// A bank's base path: `""` (Belfius) or `/banx`.
+pub(crate) fn base_path(bank: Bank) -> &'static str {
+    match bank {
+        Bank::Banx => "/banx",
+        _ => "",
+    }
+}
+
+/// 403 `CHANNEL_NOT_PERMITTED`: `account` is held at `bank`, not at the bank asked.
+pub(crate) fn other_bank(account: &str, bank: Bank) -> ApiError {
+    let name = bank_label(bank);
+    ApiError::channel_not_permitted(format!(
+        "the account {account} is held at {name}: ask for it on the {name} base path {:?}",
+        base_path(bank)
+    ))
+}
+
+/// `Belfius` or `Banx`.
+pub(crate) fn bank_label(bank: Bank) -> &'static str {
+    match bank {
+        Bank::Banx => "Banx",
+        _ => "Belfius",
+    }
 }
 
 /// `a=1&b=x%20y` → pairs, `+` as space. Malformed escapes and escapes that are not UTF-8 are an

@@ -46,6 +46,11 @@ fn test_qwac() -> Identity {
     identity(&certs().join("ec/qwac.key"), &certs().join("ec/qwac-chain.pem"))
 }
 
+/// The date `n` days before the clock's, `YYYY-MM-DD`.
+fn days_ago(clock: &ManualClock, n: i64) -> String {
+    (clock.now() - time::Duration::days(n)).date().to_string()
+}
+
 fn rid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -116,21 +121,22 @@ async fn psu_step(c: &reqwest::Client, sca_url: &str) -> String {
     code
 }
 
-/// consent-uris → PSU step: `(code, verifier)`.
-async fn consent(c: &reqwest::Client, base: &str, scope: &str) -> (String, String) {
-    let (verifier, challenge) = pkce();
-    let r = c
-        .get(format!("{base}/consent-uris"))
-        .query(&[("scope", scope)])
+/// `GET url` (a consent-uris URL) with every header the call takes.
+fn consent_request(c: &reqwest::Client, url: &str, challenge: &str) -> reqwest::RequestBuilder {
+    c.get(url)
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
-        .header("Code-Challenge", &challenge)
+        .header("Code-Challenge", challenge)
         .header("Redirect-URI", REDIRECT)
-        .send()
-        .await
-        .unwrap();
+}
+
+/// consent-uris → PSU step: `(code, verifier)`.
+async fn consent(c: &reqwest::Client, base: &str, scope: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let r = consent_request(c, &format!("{base}/consent-uris?scope={scope}"), &challenge).send().await.unwrap();
     let (status, _, v) = body(r).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let uris = v.as_array().unwrap();
@@ -168,8 +174,12 @@ async fn get(
     version: u32,
     token: Option<&str>,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req =
-        c.get(url).header("Request-ID", rid()).header("Accept", accept(version)).header("Client-ID", DEMO_CLIENT_ID);
+    let mut req = c
+        .get(url)
+        .header("Request-ID", rid())
+        .header("Accept", accept(version))
+        .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en");
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -178,7 +188,8 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ais_consent_sca_token_accounts_transactions_refresh() {
-    let (sandbox, base) = start(Vec::new()).await;
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let (sandbox, base) = start_with(Vec::new(), Clock::Manual(clock.clone())).await;
     let c = http(&test_qwac(), &sandbox);
     let (code, verifier) = consent(&c, &base, "AIS").await;
     let tok = exchange(&c, &base, &code, &verifier).await;
@@ -208,31 +219,35 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
     assert_eq!(v["balance"], "1234.56");
     assert_eq!(v["multicurrency"], false);
     assert_eq!(v["_links"]["transactions"]["href"], format!("/accounts/{id}/transactions"));
-    assert_error(&get(&c, &format!("{base}/accounts/nope"), 3, Some(&access)).await, 404, "not_found");
+    assert_error(&get(&c, &format!("{base}/accounts/nope"), 3, Some(&access)).await, 401, "FAILED_SECURITY_VALIDATION");
 
     let (status, _, v) = get(&c, &format!("{base}/accounts/{id}/transactions"), 2, Some(&access)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let txs = v["_embedded"]["transactions"].as_array().unwrap();
-    assert_eq!(txs.len(), 3);
+    assert_eq!(txs.len(), 2, "without date_from: the last 90 days");
     assert_eq!(txs[0]["amount"], "-12.34");
     assert!(v["_embedded"]["next_page_key"].is_null());
     let (_, _, v) = get(
         &c,
-        &format!("{base}/accounts/{id}/transactions?date_from=2026-11-01&date_to=2026-11-30"),
+        &format!(
+            "{base}/accounts/{id}/transactions?date_from={}&date_to={}",
+            days_ago(&clock, 10),
+            days_ago(&clock, 1)
+        ),
         2,
         Some(&access),
     )
     .await;
-    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 2);
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 1);
     // transactions take version 2, not 1
     assert_error(
         &get(&c, &format!("{base}/accounts/{id}/transactions"), 1, Some(&access)).await,
         406,
-        "not_acceptable",
+        "NOT_ACCEPTABLE",
     );
     // no or a wrong token
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some("forged")).await, 401, "invalid_token");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some("forged")).await, 401, "FAILED_SECURITY_VALIDATION");
 
     // refresh: a new pair, the old pair stops working
     let refresh = tok["refresh_token"].as_str().unwrap();
@@ -241,10 +256,12 @@ async fn ais_consent_sca_token_accounts_transactions_refresh() {
     assert_eq!(status, StatusCode::OK, "{new}");
     assert_eq!(new["expires_in"], "900");
     assert_ne!(new["access_token"], tok["access_token"]);
-    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some(&access)).await, 401, "invalid_token");
+    assert_error(&get(&c, &format!("{base}/accounts"), 1, Some(&access)).await, 401, "FAILED_SECURITY_VALIDATION");
     let (status, _, _) = get(&c, &format!("{base}/accounts"), 1, new["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
+    let got = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+    assert_error(&got, 401, "FAILED_SECURITY_VALIDATION");
+    assert_eq!(got.2["error_code"], "GEN-1203-100004");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -285,6 +302,7 @@ fn initiate(
         .header("Accept", accept(3))
         .header("Content-Type", "application/json")
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", challenge)
         .header("Redirect-URI", REDIRECT)
@@ -327,7 +345,7 @@ async fn pis_initiate_sca_token_status_acsc() {
     assert_eq!(v["instructed_amount"], serde_json::json!({"amount": "12.34", "currency": "EUR"}));
     assert_eq!(v["creditor_account"]["iban"], "BE71096123456769");
     // details need the PIS Bearer; another product does not know this id
-    assert_error(&get(&c, &details, 1, None).await, 401, "invalid_token");
+    assert_error(&get(&c, &details, 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
     assert_error(
         &get(&c, &format!("{base}/payments/instant-sepa-credit-transfers/{pid}"), 1, Some(access)).await,
         404,
@@ -374,8 +392,8 @@ async fn pis_creditor_iban_failing_mod_97_is_400_invalid_input() {
             assert_eq!(got.0, StatusCode::CREATED, "{iban}: {}", got.2);
             continue;
         }
-        assert_error(&got, 400, "invalid_input");
-        assert_eq!(got.2["error_code"], "10002");
+        assert_error(&got, 400, "INVALID_INPUT");
+        assert_eq!(got.2["error_code"], "GEN-1202-100002");
         let d = got.2["error_description"].as_str().unwrap();
         assert!(d.starts_with(&format!("creditor_account.iban {iban:?} is not an IBAN: ")), "{d}");
     }
@@ -395,6 +413,7 @@ async fn caf_consent_token_funds_true_false() {
             .header("Request-ID", rid())
             .header("Accept", accept(1))
             .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
             .header("Content-Type", "application/json")
             .bearer_auth(token)
             .body(
@@ -419,7 +438,7 @@ async fn caf_consent_token_funds_true_false() {
     assert_error(
         &body(funds(IBAN, "1.00", ais["access_token"].as_str().unwrap()).await.unwrap()).await,
         401,
-        "invalid_token",
+        "FAILED_SECURITY_VALIDATION",
     );
     sandbox.shutdown().await.unwrap();
 }
@@ -434,6 +453,7 @@ async fn request_id_accept_pkce_and_client_checks() {
             .get(format!("{base}/consent-uris?scope=AIS"))
             .header("Request-ID", request_id)
             .header("Client-ID", DEMO_CLIENT_ID)
+            .header("Accept-Language", "en")
             .header("Code-Challenge-Method", "S256")
             .header("Code-Challenge", &challenge)
             .header("Redirect-URI", REDIRECT);
@@ -452,13 +472,13 @@ async fn request_id_accept_pkce_and_client_checks() {
     // bad Request-ID: not a UUID, a UUID v1
     for bad in ["12345", "3f2c1e8a-9b7d-1c6e-8f1a-2b3c4d5e6f70"] {
         let got = body(consent_req(bad, Some(&accept(4))).await.unwrap()).await;
-        assert_error(&got, 400, "invalid_input");
+        assert_error(&got, 400, "INVALID_INPUT");
         assert_eq!(got.1["response-id"], bad);
     }
     // wrong Accept version, other media type, none
-    assert_error(&body(consent_req(&rid(), Some(&accept(3))).await.unwrap()).await, 406, "not_acceptable");
-    assert_error(&body(consent_req(&rid(), Some("application/json")).await.unwrap()).await, 406, "not_acceptable");
-    assert_error(&body(consent_req(&rid(), None).await.unwrap()).await, 406, "not_acceptable");
+    assert_error(&body(consent_req(&rid(), Some(&accept(3))).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
+    assert_error(&body(consent_req(&rid(), Some("application/json")).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
+    assert_error(&body(consent_req(&rid(), None).await.unwrap()).await, 406, "NOT_ACCEPTABLE");
 
     // unknown Client-ID
     let r = c
@@ -466,13 +486,14 @@ async fn request_id_accept_pkce_and_client_checks() {
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", "nobody")
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
         .send()
         .await
         .unwrap();
-    assert_error(&body(r).await, 401, "invalid_client");
+    assert_error(&body(r).await, 401, "FAILED_SECURITY_VALIDATION");
 
     // wrong PKCE verifier → invalid_grant; then the right one still works
     let (code, verifier) = consent(&c, &base, "AIS").await;
@@ -494,7 +515,7 @@ async fn request_id_accept_pkce_and_client_checks() {
         ("code_verifier", verifier.as_str()),
     ];
     assert_error(&body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await, 400, "invalid_grant");
-    assert_error(&body(token_call(&c, &base, &form, "wrong-secret").await).await, 401, "invalid_client");
+    assert_error(&body(token_call(&c, &base, &form, "wrong-secret").await).await, 401, "FAILED_SECURITY_VALIDATION");
     exchange(&c, &base, &code, &verifier).await;
     // unknown path
     assert_error(&get(&c, &format!("{base}/nope"), 1, None).await, 404, "not_found");
@@ -537,6 +558,7 @@ async fn qwac_without_the_role_gets_403_role_missing() {
         .header("Request-ID", rid())
         .header("Accept", accept(4))
         .header("Client-ID", DEMO_CLIENT_ID)
+        .header("Accept-Language", "en")
         .header("Code-Challenge-Method", "S256")
         .header("Code-Challenge", &challenge)
         .header("Redirect-URI", REDIRECT)
@@ -552,18 +574,7 @@ async fn qwac_without_the_role_gets_403_role_missing() {
 /// `GET /consent-uris?scope=AIS` with the demo client id.
 async fn consent_status(c: &reqwest::Client, base: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let (_, challenge) = pkce();
-    let r = c
-        .get(format!("{base}/consent-uris?scope=AIS"))
-        .header("Request-ID", rid())
-        .header("Accept", accept(4))
-        .header("Client-ID", DEMO_CLIENT_ID)
-        .header("Code-Challenge-Method", "S256")
-        .header("Code-Challenge", &challenge)
-        .header("Redirect-URI", REDIRECT)
-        .send()
-        .await
-        .unwrap();
-    body(r).await
+    body(consent_request(c, &format!("{base}/consent-uris?scope=AIS"), &challenge).send().await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -615,7 +626,7 @@ async fn client_certificate_from_an_untrusted_ca_is_refused_in_the_handshake() {
     );
     // the trusted QWAC still gets through
     let ok = http(&test_qwac(), &sandbox);
-    assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "invalid_token");
+    assert_error(&get(&ok, &format!("{base}/accounts"), 1, None).await, 401, "FAILED_SECURITY_VALIDATION");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -644,6 +655,7 @@ async fn curl_and_openssl_cross_check() {
             format!("Request-ID: {}", rid()),
             format!("Accept: {}", accept(4)),
             format!("Client-ID: {DEMO_CLIENT_ID}"),
+            "Accept-Language: en".into(),
             "Code-Challenge-Method: S256".into(),
             format!("Code-Challenge: {challenge}"),
             format!("Redirect-URI: {REDIRECT}"),
@@ -720,7 +732,7 @@ async fn access_tokens_expire_after_900_s_codes_after_10_min() {
     assert_eq!(get(&c, &format!("{base}/accounts"), 1, Some(access)).await.0, StatusCode::OK);
     clock.advance(time::Duration::seconds(1));
     let got = get(&c, &format!("{base}/accounts"), 1, Some(access)).await;
-    assert_error(&got, 401, "invalid_token");
+    assert_error(&got, 401, "FAILED_SECURITY_VALIDATION");
     assert!(got.2["error_description"].as_str().unwrap().contains("expired"), "{}", got.2);
     // the refresh token still works
     let form = [("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())];
@@ -814,10 +826,10 @@ mod bank_client {
         let details = client.account(&token.access_token, first).await.unwrap();
         assert_eq!(details.balance.as_deref(), Some("1234.56"));
         let page = client.transactions(&token.access_token, first, None, None, None, None).await.unwrap();
-        assert_eq!(page.embedded.transactions.len(), 3);
+        assert_eq!(page.embedded.transactions.len(), 2);
         let e = client.account(&token.access_token, "no-such-account").await.unwrap_err();
         assert!(
-            matches!(&e, Error::Http { status: 404, error: Some(b), .. } if b.error.as_deref() == Some("not_found")),
+            matches!(&e, Error::Http { status: 401, error: Some(b), .. } if b.error_code.as_deref() == Some("GEN-1203-100010")),
             "{e:?}"
         );
 
@@ -834,6 +846,7 @@ mod bank_client {
         let (sandbox, client) = start().await;
         let mut payment = PaymentRequest::new("BE71096123456769", "Payee", Amount::new("12.34", "EUR"));
         payment.remittance_information_unstructured = Some("invoice 42".into());
+        payment.endtoend_identification = Some("E2E-42".into());
         let pkce = Pkce::generate().unwrap();
         let init = client
             .initiate_payment(PaymentProduct::SepaCreditTransfers, payment.to_body().unwrap(), PisAuth::Pkce(&pkce))
@@ -875,5 +888,483 @@ mod bank_client {
         let no = FundsRequest::new("BE71096123456769", Amount::new("10.01", "EUR"));
         assert!(!client.funds_confirmation(&caf.access_token, &no).await.unwrap().funds_available);
         sandbox.shutdown().await.unwrap();
+    }
+}
+
+/// Belfius as published (December 2026): error codes, two banks, SCA token, unattended calls,
+/// faults (docs/sandbox-api.md).
+mod december_2026 {
+    use std::sync::Arc;
+
+    use psd2_eidas::Secret;
+    use psd2_sandbox::{ClientRegistration, Faults};
+
+    use super::*;
+
+    /// A sandbox on a clock the test moves (through `SandboxConfig::with_clock`).
+    async fn start_at(config: SandboxConfig) -> (SandboxHandle, String, ManualClock) {
+        let clock = ManualClock::new(time::macros::datetime!(2026-12-15 10:00 UTC));
+        let config = config.with_clock(clock.as_fn());
+        let handle = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("https://127.0.0.1:{}", handle.local_addr().port());
+        (handle, base, clock)
+    }
+
+    /// An AIS access token (and the whole token answer) on `base`.
+    async fn ais_token(c: &reqwest::Client, base: &str) -> Value {
+        let (code, verifier) = consent(c, base, "AIS").await;
+        exchange(c, base, &code, &verifier).await
+    }
+
+    /// [`start_at`] with the demo configuration and a client with the test QWAC.
+    async fn start_demo() -> (SandboxHandle, String, ManualClock, reqwest::Client) {
+        let (sandbox, base, clock) = start_at(demo_config()).await;
+        let c = http(&test_qwac(), &sandbox);
+        (sandbox, base, clock, c)
+    }
+
+    /// [`start_demo`] and an AIS token.
+    async fn start_with_ais() -> (SandboxHandle, String, ManualClock, reqwest::Client, Value) {
+        let (sandbox, base, clock, c) = start_demo().await;
+        let tok = ais_token(&c, &base).await;
+        (sandbox, base, clock, c, tok)
+    }
+
+    fn access(tok: &Value) -> &str {
+        tok["access_token"].as_str().unwrap()
+    }
+
+    fn assert_code(got: &(StatusCode, reqwest::header::HeaderMap, Value), status: u16, error: &str, code: &str) {
+        assert_error(got, status, error);
+        assert_eq!(got.2["error_code"], code, "{}", got.2);
+    }
+
+    /// A GET with the given headers only (besides the client certificate).
+    async fn get_with(
+        c: &reqwest::Client,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = c.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        body(req.send().await.unwrap()).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn error_bodies_carry_the_current_codes() {
+        let (sandbox, base, _, c, tok) = start_with_ais().await;
+        let url = format!("{base}/accounts");
+        let (id, a1, l) = (rid(), accept(1), "en");
+        let bearer = format!("Bearer {}", access(&tok));
+        let full = [
+            ("Request-ID", id.as_str()),
+            ("Accept", a1.as_str()),
+            ("Accept-Language", l),
+            ("Client-ID", DEMO_CLIENT_ID),
+            ("Authorization", bearer.as_str()),
+        ];
+        assert_eq!(get_with(&c, &url, &full).await.0, StatusCode::OK);
+        // a header missing, a header invalid
+        assert_code(&get_with(&c, &url, &full[1..]).await, 400, "MISSING_INPUT", "GEN-1201-100001");
+        let mut bad = full;
+        bad[0].1 = "not-a-uuid";
+        assert_code(&get_with(&c, &url, &bad).await, 400, "INVALID_INPUT", "GEN-1202-100001");
+        // Accept-Language missing or another language: 406
+        let no_lang = [full[0], full[1], full[3], full[4]];
+        let got = get_with(&c, &url, &no_lang).await;
+        assert_code(&got, 406, "NOT_ACCEPTABLE", "406");
+        assert!(got.2["error_description"].as_str().unwrap().contains("Accept-Language"), "{}", got.2);
+        let mut de = full;
+        de[2].1 = "de";
+        assert_code(&get_with(&c, &url, &de).await, 406, "NOT_ACCEPTABLE", "406");
+        let mut nl_be = full;
+        nl_be[2].1 = "nl-BE, en;q=0.5";
+        assert_eq!(get_with(&c, &url, &nl_be).await.0, StatusCode::OK);
+        // security validation: access token, Client-ID, refresh token
+        let mut forged = full;
+        forged[4].1 = "Bearer forged";
+        assert_code(&get_with(&c, &url, &forged).await, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100003");
+        let mut nobody = full;
+        nobody[3].1 = "nobody";
+        assert_code(&get_with(&c, &url, &nobody).await, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100009");
+        let form = [("grant_type", "refresh_token"), ("refresh_token", "unknown")];
+        let got = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100004");
+        let got = body(token_call(&c, &base, &[("grant_type", "authorization_code")], "wrong").await).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100009");
+        // body/query inputs: a missing query parameter, a malformed date
+        let (_, challenge) = pkce();
+        let r = consent_request(&c, &format!("{base}/consent-uris"), &challenge).send().await.unwrap();
+        assert_code(&body(r).await, 400, "MISSING_INPUT", "GEN-1201-100002");
+        let logical = sandbox.logical_id(IBAN).unwrap();
+        let got =
+            get(&c, &format!("{base}/accounts/{logical}/transactions?date_from=yesterday"), 2, Some(access(&tok)))
+                .await;
+        assert_code(&got, 400, "INVALID_INPUT", "GEN-1202-100002");
+        // logical ids: not ours → Invalid JWT; well-formed but not in the consent → INVALID_ACCOUNT
+        let got = get(&c, &format!("{base}/accounts/nope"), 3, Some(access(&tok))).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100010");
+        let mut parts: Vec<String> = logical.split('.').map(str::to_owned).collect();
+        parts[3] = URL_SAFE_NO_PAD.encode([7u8; 48]);
+        let got = get(&c, &format!("{base}/accounts/{}", parts.join(".")), 3, Some(access(&tok))).await;
+        assert_code(&got, 403, "INVALID_ACCOUNT", "B14800ZZ-3002-000000");
+        // unchanged forms
+        assert_code(&get(&c, &format!("{base}/nope"), 1, None).await, 404, "not_found", "404");
+        let got = body(c.delete(format!("{base}/accounts")).send().await.unwrap()).await;
+        assert_code(&got, 405, "method_not_allowed", "405");
+        let got = body(token_call(&c, &base, &[("grant_type", "password")], DEMO_CLIENT_SECRET).await).await;
+        assert_code(&got, 400, "unsupported_grant_type", "400");
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pis_codes_endtoend_amount_currency_bic() {
+        let (sandbox, base, _, c) = start_demo().await;
+        let (_, challenge) = pkce();
+        let pay = |body: Value| {
+            let b = body.to_string().into_bytes();
+            let sig = seal(&b, "rsa/qseal.key");
+            initiate(&c, &base, b, Some(sig), &challenge).send()
+        };
+        let good = || -> Value { serde_json::from_slice(&payment_body("1.00")).unwrap() };
+        let mut no_e2e = good();
+        no_e2e.as_object_mut().unwrap().remove("endtoend_identification");
+        let mut long_e2e = good();
+        long_e2e["endtoend_identification"] = "x".repeat(36).into();
+        let mut zero = good();
+        zero["instructed_amount"]["amount"] = "0.00".into();
+        let mut negative = good();
+        negative["instructed_amount"]["amount"] = "-5.00".into();
+        let mut usd = good();
+        usd["instructed_amount"]["currency"] = "USD".into();
+        let mut bic = good();
+        bic["creditor_account"]["bic"] = "GKCC".into();
+        for (b, code, needle) in [
+            (no_e2e, "B14821ZZ-1200-000000", "endtoend_identification is missing"),
+            (long_e2e, "B14821ZZ-1200-000000", "endtoend_identification"),
+            (zero, "B14821ZZ-1231-000000", "above 0"),
+            (negative, "B14821ZZ-1231-000000", "above 0"),
+            (usd, "B14821ZZ-1232-000000", "EUR"),
+            (bic, "B14821ZZ-2102-000000", "BIC"),
+        ] {
+            let got = body(pay(b).await.unwrap()).await;
+            assert_code(&got, 400, "INVALID_INPUT", code);
+            assert!(got.2["error_description"].as_str().unwrap().contains(needle), "{}", got.2);
+        }
+        let mut ok_bic = good();
+        ok_bic["creditor_account"]["bic"] = "GKCCBEBB".into();
+        assert_eq!(body(pay(ok_bic).await.unwrap()).await.0, StatusCode::CREATED);
+        let mut no_name = good();
+        no_name.as_object_mut().unwrap().remove("creditor_name");
+        assert_code(&body(pay(no_name).await.unwrap()).await, 400, "MISSING_INPUT", "GEN-1201-100002");
+        // PIS calls carry Client-ID: Accept-Language required
+        let b = payment_body("1.00");
+        let sig = seal(&b, "rsa/qseal.key");
+        let mut req = initiate(&c, &base, b, Some(sig), &challenge).build().unwrap();
+        req.headers_mut().remove("accept-language");
+        assert_code(&body(c.execute(req).await.unwrap()).await, 406, "NOT_ACCEPTABLE", "406");
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn logical_ids_are_jwe_shaped_random_per_start_and_stable() {
+        let (a, base, _) = start_at(demo_config()).await;
+        let (b, _, _) = start_at(demo_config()).await;
+        let id = a.logical_id(IBAN).unwrap();
+        let parts: Vec<&str> = id.split('.').collect();
+        assert_eq!(parts.len(), 5, "{id}");
+        assert!(parts[1].is_empty(), "{id}");
+        assert!(parts.iter().enumerate().all(|(i, p)| i == 1 || (!p.is_empty() && !p.contains(['+', '/', '=']))));
+        assert!(uuid::Uuid::try_parse(&id).is_err());
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "dir");
+        assert!(!id.contains(IBAN) && !id.contains("7034"));
+        assert_ne!(b.logical_id(IBAN).unwrap(), id, "random per start");
+        assert_eq!(a.logical_id(IBAN).unwrap(), id, "stable while running");
+        assert!(a.logical_id("BE00000000000000").is_none());
+        // the API hands out the same ids; the other start's ids are not ours
+        let c = http(&test_qwac(), &a);
+        let tok = ais_token(&c, &base).await;
+        let (_, _, v) = get(&c, &format!("{base}/accounts"), 1, Some(access(&tok))).await;
+        assert_eq!(v["accounts"][0]["logical_id"], id.as_str());
+        assert_eq!(tok["logical_id"], id.as_str());
+        let other = b.logical_id(IBAN).unwrap();
+        let got = get(&c, &format!("{base}/accounts/{other}"), 3, Some(access(&tok))).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100010");
+        a.shutdown().await.unwrap();
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn belfius_at_the_root_banx_under_banx() {
+        let (sandbox, root, _) = start_at(demo_config()).await;
+        let banx = format!("{root}/banx");
+        let c = http(&test_qwac(), &sandbox);
+        let bel_tok = ais_token(&c, &root).await;
+        let banx_tok = ais_token(&c, &banx).await;
+        let banx_id = sandbox.logical_id("BE14645123456783").unwrap();
+        let bel_id = sandbox.logical_id(IBAN).unwrap();
+        assert_eq!(banx_tok["logical_id"], banx_id.as_str());
+        // each bank lists its own accounts
+        let (_, _, v) = get(&c, &format!("{banx}/accounts"), 1, Some(access(&banx_tok))).await;
+        let ibans: Vec<&str> = v["accounts"].as_array().unwrap().iter().map(|a| a["iban"].as_str().unwrap()).collect();
+        assert_eq!(ibans, ["BE14645123456783"]);
+        let (_, _, v) = get(&c, &format!("{root}/accounts"), 1, Some(access(&bel_tok))).await;
+        assert_eq!(v["accounts"].as_array().unwrap().len(), 2);
+        let (status, _, v) = get(&c, &format!("{banx}/accounts/{banx_id}"), 3, Some(access(&banx_tok))).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["balance"], "500.00");
+        assert_eq!(v["_links"]["self"]["href"], format!("/banx/accounts/{banx_id}"));
+        let (_, _, v) = get(&c, &format!("{banx}/accounts/{banx_id}/transactions"), 2, Some(access(&banx_tok))).await;
+        assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 1);
+        // the other bank's account: CHANNEL_NOT_PERMITTED naming it
+        let got = get(&c, &format!("{banx}/accounts/{bel_id}"), 3, Some(access(&banx_tok))).await;
+        assert_code(&got, 403, "CHANNEL_NOT_PERMITTED", "B14800ZZ-3007-000000");
+        assert!(got.2["error_description"].as_str().unwrap().contains("Belfius"), "{}", got.2);
+        let got = get(&c, &format!("{root}/accounts/{banx_id}/transactions"), 2, Some(access(&bel_tok))).await;
+        assert_code(&got, 403, "CHANNEL_NOT_PERMITTED", "B14800ZZ-3007-000000");
+        assert!(got.2["error_description"].as_str().unwrap().contains("Banx"), "{}", got.2);
+        // a token of one bank is not one of the other's
+        let got = get(&c, &format!("{banx}/accounts"), 1, Some(access(&bel_tok))).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100003");
+        // PIS under /banx: initiation, the SCA step, the token, the status
+        let (verifier, challenge) = pkce();
+        let b = payment_body("3.00");
+        let sig = seal(&b, "rsa/qseal.key");
+        let (status, headers, v) = body(initiate(&c, &banx, b, Some(sig), &challenge).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        let pid = v["payment_id"].as_str().unwrap().to_owned();
+        let sca = headers["location"].to_str().unwrap().to_owned();
+        assert!(sca.starts_with(&format!("{banx}/sca/authorize?ticket=")), "{sca}");
+        let code = psu_step(&c, &sca).await;
+        assert_eq!(exchange(&c, &banx, &code, &verifier).await["scope"], "PIS");
+        let (_, _, v) = get(&c, &format!("{banx}/payments/sepa-credit-transfers/{pid}/status"), 1, None).await;
+        assert_eq!(v["payment_status"], "ACSC");
+        let got = get(&c, &format!("{root}/payments/sepa-credit-transfers/{pid}/status"), 1, None).await;
+        assert_code(&got, 404, "not_found", "404");
+        // CAF under /banx: its own IBAN, and the other bank's
+        let (code, verifier) = consent(&c, &banx, "CAF").await;
+        let caf = exchange(&c, &banx, &code, &verifier).await;
+        let funds = |iban: &str| {
+            c.post(format!("{banx}/funds-confirmations"))
+                .header("Request-ID", rid())
+                .header("Accept", accept(1))
+                .header("Accept-Language", "nl")
+                .header("Client-ID", DEMO_CLIENT_ID)
+                .header("Content-Type", "application/json")
+                .bearer_auth(access(&caf))
+                .body(serde_json::json!({"account": {"iban": iban}, "instructed_amount": {"currency": "EUR", "amount": "500.00"}}).to_string())
+                .send()
+        };
+        let (status, _, v) = body(funds("BE14645123456783").await.unwrap()).await;
+        assert_eq!((status, v), (StatusCode::OK, serde_json::json!({"funds_available": true})));
+        assert_code(&body(funds(IBAN).await.unwrap()).await, 403, "CHANNEL_NOT_PERMITTED", "B14800ZZ-3007-000000");
+        sandbox.shutdown().await.unwrap();
+    }
+
+    /// The PSU step for an SCA token: `GET url&state=S` → 302 → `sca_token` from `Location`.
+    async fn sca_step(c: &reqwest::Client, url: &str) -> String {
+        let r = c.get(format!("{url}&state=sca-1")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(loc.starts_with(&format!("{REDIRECT}?sca_token=")), "{loc}");
+        assert!(loc.ends_with("&state=sca-1"), "{loc}");
+        loc.split("sca_token=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+    }
+
+    async fn transactions(
+        c: &reqwest::Client,
+        url: &str,
+        token: &str,
+        sca: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let (id, version, bearer) = (rid(), accept(2), format!("Bearer {token}"));
+        let mut headers = vec![
+            ("Request-ID", id.as_str()),
+            ("Accept", version.as_str()),
+            ("Accept-Language", "en"),
+            ("Client-ID", DEMO_CLIENT_ID),
+            ("Authorization", bearer.as_str()),
+        ];
+        headers.extend(sca.map(|t| ("SCA-Token", t)));
+        get_with(c, url, &headers).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn history_beyond_90_days_needs_the_sca_token() {
+        let (sandbox, base, clock, c, tok) = start_with_ais().await;
+        let id = sandbox.logical_id(IBAN).unwrap();
+        let url = |days: i64| format!("{base}/accounts/{id}/transactions?date_from={}", days_ago(&clock, days));
+        // 90 days back is fine; 91 needs SCA
+        assert_eq!(transactions(&c, &url(90), access(&tok), None).await.0, StatusCode::OK);
+        let got = transactions(&c, &url(200), access(&tok), None).await;
+        assert_code(&got, 401, "SCA_REQUIRED", "B14800ZZ-0PLC-REDRCT");
+        let sca_url = got.2["sca_redirect_url"].as_str().unwrap().to_owned();
+        assert!(sca_url.starts_with(&format!("{base}/sca/authorize?ticket=")), "{sca_url}");
+        assert!(got.2["error_description"].as_str().unwrap().ends_with(&sca_url), "{}", got.2);
+        // an unknown token
+        let got = transactions(&c, &url(200), access(&tok), Some("forged")).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100010");
+        // the SCA step, then the call again with the token: all three, one 120 days old, two
+        // sharing a transaction_id
+        let sca = sca_step(&c, &sca_url).await;
+        let (status, _, v) = transactions(&c, &url(200), access(&tok), Some(&sca)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let txs = v["_embedded"]["transactions"].as_array().unwrap();
+        assert_eq!(txs.len(), 3);
+        assert_eq!(txs[2]["execution_date"], days_ago(&clock, 120));
+        assert_eq!(txs[0]["execution_date"], days_ago(&clock, 3));
+        assert_eq!(txs[0]["transaction_id"], txs[1]["transaction_id"], "transaction ids repeat");
+        assert_ne!(txs[0]["transaction_ref"], txs[1]["transaction_ref"]);
+        // the token is for this account only
+        let other = sandbox.logical_id("BE71096123456769").unwrap();
+        let got = transactions(
+            &c,
+            &format!("{base}/accounts/{other}/transactions?date_from={}", days_ago(&clock, 200)),
+            access(&tok),
+            Some(&sca),
+        )
+        .await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100010");
+        // and for an hour (a fresh access token: the first one lives 900 s)
+        clock.advance(time::Duration::minutes(59));
+        let tok = ais_token(&c, &base).await;
+        assert_eq!(transactions(&c, &url(200), access(&tok), Some(&sca)).await.0, StatusCode::OK);
+        clock.advance(time::Duration::minutes(1));
+        let got = transactions(&c, &url(200), access(&tok), Some(&sca)).await;
+        assert_code(&got, 401, "FAILED_SECURITY_VALIDATION", "GEN-1203-100010");
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unattended_budget_is_4_per_account_per_rolling_24_hours() {
+        let (sandbox, base, clock, c) = start_demo().await;
+        let id = sandbox.logical_id(IBAN).unwrap();
+        let details = format!("{base}/accounts/{id}?psu_involved=false");
+        let mut tok = ais_token(&c, &base).await;
+        for i in 0..4 {
+            assert_eq!(get(&c, &details, 3, Some(access(&tok))).await.0, StatusCode::OK, "call {i}");
+            // an hour on (access tokens live 900 s: a fresh one)
+            clock.advance(time::Duration::hours(1));
+            tok = ais_token(&c, &base).await;
+        }
+        // the fifth: 429 until the first of the four leaves the window (24 h after it: 20 h on)
+        let got = get(&c, &details, 3, Some(access(&tok))).await;
+        assert_code(&got, 429, "TOO_MANY_REQUESTS", "429");
+        assert_eq!(got.1["retry-after"], (20 * 3600).to_string().as_str());
+        // with the PSU present, and on another account or the list: not counted here
+        assert_eq!(get(&c, &format!("{base}/accounts/{id}"), 3, Some(access(&tok))).await.0, StatusCode::OK);
+        let list = format!("{base}/accounts?psu_involved=false");
+        assert_eq!(get(&c, &list, 1, Some(access(&tok))).await.0, StatusCode::OK);
+        let got = get(&c, &format!("{base}/accounts/{id}?psu_involved=maybe"), 3, Some(access(&tok))).await;
+        assert_code(&got, 400, "INVALID_INPUT", "GEN-1202-100002");
+        // 24 hours after the first call the window has room for one more
+        clock.advance(time::Duration::hours(20));
+        tok = ais_token(&c, &base).await;
+        assert_eq!(get(&c, &details, 3, Some(access(&tok))).await.0, StatusCode::OK);
+        let got = get(&c, &details, 3, Some(access(&tok))).await;
+        assert_code(&got, 429, "TOO_MANY_REQUESTS", "429");
+        assert_eq!(got.1["retry-after"], "3600");
+        // a day later all four are back
+        clock.advance(time::Duration::hours(24));
+        tok = ais_token(&c, &base).await;
+        for _ in 0..4 {
+            assert_eq!(get(&c, &details, 3, Some(access(&tok))).await.0, StatusCode::OK);
+        }
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn inactive_client_is_invalid_tpp() {
+        let qseal = test_certs::certificate("rsa", "qseal.pem");
+        let config = SandboxConfig::new(test_certs::tpp_anchors(), ServerIdentity::ephemeral().unwrap())
+            .with_registration(
+                ClientRegistration::new(DEMO_CLIENT_ID, Secret::new(DEMO_CLIENT_SECRET), qseal).inactive(),
+            )
+            .unwrap();
+        let (sandbox, base, _) = start_at(config).await;
+        let c = http(&test_qwac(), &sandbox);
+        let got = consent_status(&c, &base).await;
+        assert_code(&got, 403, "INVALID_TPP", "B14663ZZ-2100-000000");
+        let got = body(
+            token_call(&c, &base, &[("grant_type", "refresh_token"), ("refresh_token", "x")], DEMO_CLIENT_SECRET).await,
+        )
+        .await;
+        assert_code(&got, 403, "INVALID_TPP", "B14663ZZ-2100-000000");
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn withdrawn_consent_is_no_active_consent() {
+        let (sandbox, base, _, c, tok) = start_with_ais().await;
+        assert_eq!(get(&c, &format!("{base}/accounts"), 1, Some(access(&tok))).await.0, StatusCode::OK);
+        sandbox.withdraw_consents();
+        let got = get(&c, &format!("{base}/accounts"), 1, Some(access(&tok))).await;
+        assert_code(&got, 403, "NO_ACTIVE_CONSENT", "B14800ZZ-3013-000000");
+        let form = [("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())];
+        let got = body(token_call(&c, &base, &form, DEMO_CLIENT_SECRET).await).await;
+        assert_code(&got, 403, "NO_ACTIVE_CONSENT", "B14800ZZ-3013-000000");
+        // a new consent works
+        let tok = ais_token(&c, &base).await;
+        assert_eq!(get(&c, &format!("{base}/accounts"), 1, Some(access(&tok))).await.0, StatusCode::OK);
+        sandbox.shutdown().await.unwrap();
+    }
+
+    /// The error chain of a reqwest error, one line.
+    fn chain(e: &reqwest::Error) -> String {
+        std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn faults_fail_drop_handshakes_lose_responses_delay() {
+        let faults = Faults { fail: 1, ..Faults::default() };
+        let (sandbox, base, _) = start_at(demo_config().with_faults(faults)).await;
+        let c = http(&test_qwac(), &sandbox);
+        // fail=1: one 503, unprocessed; then normal
+        assert_code(&consent_status(&c, &base).await, 503, "SERVICE_UNAVAILABLE", "503");
+        assert_eq!(consent_status(&c, &base).await.0, StatusCode::OK);
+        assert!(sandbox.faults().is_none());
+
+        // drop-handshakes=1: a fresh connection fails in the handshake, the next one works
+        sandbox.set_faults(Faults { drop_handshakes: 1, ..Faults::default() });
+        let fresh = http(&test_qwac(), &sandbox);
+        let e = fresh.get(format!("{base}/nope")).send().await.expect_err("the handshake is cut");
+        assert!(e.is_connect(), "{}", chain(&e));
+        assert_eq!(get(&fresh, &format!("{base}/nope"), 1, None).await.0, StatusCode::NOT_FOUND);
+
+        // lose-responses=1: the payment is made, the answer never comes
+        sandbox.set_faults(Faults { lose_responses: 1, ..Faults::default() });
+        let (_, challenge) = pkce();
+        let b = payment_body("7.00");
+        let sig = seal(&b, "rsa/qseal.key");
+        let fresh = http(&test_qwac(), &sandbox);
+        let e = initiate(&fresh, &base, b, Some(sig), &challenge).send().await.expect_err("no answer");
+        assert!(!e.is_connect(), "the request was sent: {}", chain(&e));
+        let ids = sandbox.payment_ids();
+        assert_eq!(ids.len(), 1);
+        let (status, _, v) =
+            get(&fresh, &format!("{base}/payments/sepa-credit-transfers/{}/status", ids[0]), 1, None).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["payment_status"], "RCVD");
+
+        // delay: every answer waits
+        sandbox.set_faults(Faults { delay: std::time::Duration::from_millis(200), ..Faults::default() });
+        let t = std::time::Instant::now();
+        assert_eq!(get(&c, &format!("{base}/nope"), 1, None).await.0, StatusCode::NOT_FOUND);
+        assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+        sandbox.set_faults(Faults::default());
+        sandbox.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn with_clock_takes_any_time_source() {
+        let at = time::macros::datetime!(2030-01-01 0:00 UTC);
+        let config = demo_config().with_clock(Arc::new(move || at));
+        assert_eq!(config.clock.now(), at);
     }
 }
