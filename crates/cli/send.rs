@@ -405,6 +405,12 @@ impl Ctx {
 }
 
 async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
+    if args.unattended && args.token_file.is_none() {
+        return Err(CliError::input(
+            "--unattended keeps the budget of 4 calls per account and 24 hours in the token file: give --token-file FILE",
+        )
+        .into());
+    }
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let secrets = args.password.secrets()?;
@@ -420,12 +426,6 @@ async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
     }
     options.unattended = args.unattended;
     options.retry = RetryPolicy::new(args.retries, args.retry_total);
-    if args.unattended && args.token_file.is_none() {
-        return Err(CliError::input(
-            "--unattended keeps the budget of 4 calls per account and 24 hours in the token file: give --token-file FILE",
-        )
-        .into());
-    }
     options.connect_timeout = args.connect_timeout;
     options.read_timeout = args.read_timeout;
     options.timeout = args.timeout;
@@ -552,8 +552,22 @@ async fn transactions(
     let t = ctx.access_token(Scope::Ais)?;
     let sca = ctx.store.sca_token(id).map(|s| s.token().to_owned());
     ctx.before_ais(Some(id))?;
-    let r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), sca.as_deref()).await;
+    let mut r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), sca.as_deref()).await;
     ctx.after_ais(Some(id), r.as_ref().err())?;
+    let refused = |r: &Result<_, psd2_client::Error>| {
+        matches!(r.as_ref().err().and_then(|e| e.bank_error()),
+            Some(BankErrorKind::FailedSecurityValidation { code }) if code == "GEN-1203-100010")
+    };
+    if sca.is_some() && refused(&r) {
+        // The stored SCA token is no longer accepted: forget it and ask again without it.
+        ctx.store.drop_sca_token(id);
+        if ctx.token_file.is_some() {
+            ctx.save()?;
+        }
+        ctx.before_ais(Some(id))?;
+        r = ctx.client.transactions(&t, id, from.as_deref(), to.as_deref(), next.as_deref(), None).await;
+        ctx.after_ais(Some(id), r.as_ref().err())?;
+    }
     let url = match r {
         Ok(page) => return to_json(page),
         Err(e) => match e.bank_error() {

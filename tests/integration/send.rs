@@ -123,7 +123,28 @@ fn ais_and_pis_with_the_automated_psu_step() {
     // Without --from: the last 90 days (2 of 3); further back needs the PSU's SCA.
     let v = ok(&bank.send(&[], &["transactions", &id]));
     assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 2);
-    fails(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01"]), 1, "SCA_REQUIRED");
+    // Manual: the SCA URL for the PSU, with a fresh state kept in the token file; the redirect's
+    // SCA token is stored by `token --callback`; a forged one is refused by the bank, forgotten,
+    // and the call asks again without it.
+    let v = ok(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01"]));
+    assert_eq!(v["sca_required"], true, "{v}");
+    let sca_uri = v["sca_uri"].as_str().unwrap();
+    let state = sca_uri.rsplit_once("state=").unwrap().1.to_owned();
+    let callback = format!("https://localhost/psd2-sign/callback?sca_token=FORGED&state={state}");
+    let v = ok(&bank.send(&[], &["token", "--callback", &callback]));
+    assert_eq!((v["account"].as_str(), v["sca_token"].as_str()), (Some(id.as_str()), Some("stored")));
+    let v = ok(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01"]));
+    assert_eq!(v["sca_required"], true, "{v}");
+    let file: Value = serde_json::from_slice(&std::fs::read(bank.path("tokens.json")).unwrap()).unwrap();
+    assert!(file.get("sca_tokens").is_none(), "{file}");
+    // Auto: the PSU step is performed, the token stored with the account, the call repeated;
+    // the next call sends the stored token.
+    let v = ok(&bank.send(&["--sca", "auto"], &["transactions", &id, "--from", "2000-01-01"]));
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 3, "{v}");
+    let file: Value = serde_json::from_slice(&std::fs::read(bank.path("tokens.json")).unwrap()).unwrap();
+    assert!(file["sca_tokens"][id.as_str()]["token"].is_string(), "{file}");
+    let v = ok(&bank.send(&[], &["transactions", &id, "--from", "2000-01-01"]));
+    assert_eq!(v["_embedded"]["transactions"].as_array().unwrap().len(), 3, "{v}");
     let v = ok(&bank.send(&[], &["refresh"]));
     assert_eq!(v["scope"], "AIS");
     ok(&bank.send(&[], &["accounts"]));
@@ -316,4 +337,41 @@ fn api_versions_are_listed_and_checked() {
         assert_eq!(o.status.code(), Some(2), "{arg}: {err}");
         assert!(err.contains(needle), "{arg}: {err}");
     }
+}
+
+/// `--unattended`: four calls a day per account from the token file's budget, the fifth refused
+/// before anything is sent (our message, not the bank's 429); `--json` prints a bank error as one
+/// object with its action.
+#[test]
+fn unattended_budget_and_json_errors() {
+    let bank = LocalBank::start();
+    ok(&bank.send(&["--sca", "auto"], &["consent"]));
+    for _ in 0..4 {
+        ok(&bank.send(&["--unattended"], &["accounts"]));
+    }
+    let file: Value = serde_json::from_slice(&std::fs::read(bank.path("tokens.json")).unwrap()).unwrap();
+    assert_eq!(file["unattended"]["*"].as_array().unwrap().len(), 4, "{file}");
+    fails(
+        &bank.send(&["--unattended"], &["accounts"]),
+        1,
+        "the unattended budget of account * is used up: 4 calls in the last 24 hours; the next one is possible at ",
+    );
+    ok(&bank.send(&[], &["accounts"]));
+
+    let o = bank.send(&["--json"], &["account", "not-an-id"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["status"].as_u64(), v["error_code"].as_str()), (Some(401), Some("GEN-1203-100010")), "{v}");
+    assert_eq!(v["action"], "refresh", "{v}");
+    for k in ["error", "description", "advice"] {
+        assert!(v[k].is_string(), "{k}: {v}");
+    }
+    let o = bin()
+        .args(["send", "--bank", "belfius", "--env", &bank.url, "--qwac-key", "k", "--client-id", "c"])
+        .args(["--unattended", "accounts"])
+        .env_remove("PSD2_SIGN_TOKEN_FILE")
+        .output()
+        .unwrap();
+    fails(&o, 2, "--unattended keeps the budget of 4 calls per account and 24 hours in the token file");
 }

@@ -252,8 +252,14 @@ impl BankErrorKind {
             Self::NoActiveConsent => "the consent is no longer active: start a new consent".into(),
             Self::InvalidAccessToken => "the access token is not valid: refresh the tokens".into(),
             Self::InvalidRefreshToken => "the refresh token is not valid: start a new consent".into(),
+            Self::FailedSecurityValidation { code } if code == "GEN-1203-100009" => {
+                "the client id or client secret is not valid: check them".into()
+            }
+            Self::FailedSecurityValidation { code } if code == "GEN-1203-100010" => {
+                "a logical id, SCA token or PIS token is not valid (Invalid JWT): use the bank's own values, or get new ones".into()
+            }
             Self::FailedSecurityValidation { code } => {
-                format!("security validation failed ({code}): refresh the tokens, or check the client id")
+                format!("security validation failed ({code}): refresh the tokens, or start a new consent")
             }
             Self::ScaRequired { url: Some(u) } => {
                 format!("strong customer authentication is required: send the PSU to {u}")
