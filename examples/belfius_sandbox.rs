@@ -88,8 +88,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    // History older than 90 days: the bank asks for SCA (a typed error with its action and URL);
+    // the PSU's step gives an SCA token for that account, sent with the call again.
+    if let Some(a) = accounts.accounts.first() {
+        let from = "2026-01-01";
+        match client.transactions(&ais.access_token, &a.logical_id, Some(from), None, None, None).await {
+            Err(e) => match e.bank_error() {
+                Some(psd2_client::BankErrorKind::ScaRequired { url: Some(url) }) => {
+                    let sca_token = client.psu_sca_token(url, &state).await?;
+                    let page = client
+                        .transactions(&ais.access_token, &a.logical_id, Some(from), None, None, Some(&sca_token))
+                        .await?;
+                    println!("  since {from} (with an SCA token): {} transactions", page.embedded.transactions.len());
+                }
+                Some(kind) => println!("  the bank says: {} ({})", kind.advice(), kind.action()),
+                None => return Err(e.into()),
+            },
+            Ok(page) => println!("  since {from}: {} transactions", page.embedded.transactions.len()),
+        }
+    }
+
     // PIS: sealed initiation, the PSU signs, the code becomes a PIS token.
-    let body = PaymentRequest::new("BE71096123456769", "Example Payee", Amount::new("12.34", "EUR")).to_body()?;
+    let mut payment = PaymentRequest::new("BE71096123456769", "Example Payee", Amount::new("12.34", "EUR"));
+    payment.endtoend_identification = Some("example-1".into());
+    let body = payment.to_body()?;
     let pkce = Pkce::generate()?;
     let init = client.initiate_payment(PaymentProduct::SepaCreditTransfers, body, PisAuth::Pkce(&pkce)).await?;
     let sca = init.sca_uri.as_deref().ok_or("no SCA URL")?;
