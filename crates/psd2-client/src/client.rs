@@ -927,7 +927,7 @@ fn explain_tls(e: &rustls::Error) -> Option<String> {
 }
 
 /// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -136,6 +136,14 @@ pub enum Error {
         /// When the next call fits (RFC 3339).
         frees_at: String,
     },
+    /// A revocation source could not be asked, or its answer does not verify.
+    #[error("revocation check via {via}: {reason}")]
+    Revocation {
+        /// `OCSP <url>`, `CRL <url or file>`.
+        via: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A code arrived but no consent or payment is waiting for one in the session.
     #[error("no pending consent or payment in the session (start a consent or a payment first)")]
     NoPendingAuthorization,

@@ -13,6 +13,7 @@
 //!   does about each;
 //! - [`Client`]: the async bank client (consent, token, AIS, PIS sealed with the QSealC, CAF) with
 //!   the role gate before any I/O; [`types`]: the bodies;
+//! - [`revocation`]: OCSP and CRL checks of a certificate, fetched and cached;
 //! - [`session`]: the OAuth session kept between calls (tokens, the pending PKCE verifier and
 //!   `state`, the last payment) in a private file, and the redirect callback.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ mod bank_error;
 mod client;
 mod error;
 mod pkce;
+pub mod revocation;
 pub mod session;
 pub mod tls;
 pub mod types;
