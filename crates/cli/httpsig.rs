@@ -121,6 +121,18 @@ pub(crate) struct VerifyArgs {
     /// Such keys are breakable: never for real seals.
     #[arg(long)]
     allow_rsa_1024: bool,
+    /// Also check that the signer's certificate is not revoked: OCSP from its
+    /// authorityInfoAccess, else the CRL of its distribution point (needs --ca; a status that
+    /// cannot be established fails the verification).
+    #[arg(long, requires = "ca")]
+    check_revocation: bool,
+    /// A CRL file (PEM or DER) of the signer's issuer to check against, instead of fetching
+    /// (implies --check-revocation).
+    #[arg(long, value_name = "FILE", requires = "ca")]
+    crl: Option<std::path::PathBuf>,
+    /// Longest wait for a revocation source.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "10s")]
+    revocation_timeout: std::time::Duration,
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
@@ -376,6 +388,53 @@ fn load_certs(reference: &str) -> Result<Vec<Certificate>, CliError> {
     Ok(psd2_eidas::open_certificates(&reference.parse()?, &secrets)?)
 }
 
+/// The certificate among `pool` that issued `cert` (same name, and its key verifies).
+fn issuer_of(cert: &Certificate, intermediates: &[Certificate], anchors: &[Certificate]) -> Option<Certificate> {
+    intermediates.iter().chain(anchors).find(|c| c.subject() == cert.issuer()).cloned()
+}
+
+/// The revocation status of `cert`: from the CRL file when given, else OCSP, else the CRL of
+/// its distribution point. A source that cannot be asked is an error naming it.
+fn revocation(
+    cert: &Certificate,
+    issuer: &Certificate,
+    now: OffsetDateTime,
+    crl: Option<&std::path::Path>,
+    timeout: std::time::Duration,
+) -> Result<psd2_client::revocation::Verdict, CliError> {
+    use psd2_client::revocation;
+    let fail = |e: psd2_client::Error| CliError::check(format!("verification failed: {e}"));
+    if let Some(path) = crl {
+        let data = psd2_eidas::load::read_limited(path, 64 << 20, "CRL file")
+            .map_err(|e| CliError::input(format!("--crl {}: {e}", path.display())))?;
+        let der = if data.starts_with(b"-----BEGIN") {
+            psd2_eidas::pem::parse(&data)
+                .ok()
+                .and_then(|blocks| blocks.into_iter().next())
+                .map(|b| b.der.to_vec())
+                .ok_or_else(|| CliError::input(format!("--crl {}: broken PEM", path.display())))?
+        } else {
+            data.to_vec()
+        };
+        return revocation::check_crl(&der, cert, issuer, now, &format!("CRL {}", path.display())).map_err(fail);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let checker = revocation::RevocationChecker::new(timeout).map_err(fail)?;
+        if !revocation::ocsp_urls(cert).is_empty() {
+            match checker.ocsp(cert, issuer, None, now).await {
+                Ok(v) => return Ok(v),
+                Err(e) if revocation::crl_urls(cert).is_empty() => return Err(fail(e)),
+                Err(_) => {}
+            }
+        }
+        checker.crl(cert, issuer, None, now).await.map_err(fail)
+    })
+}
+
 /// Runs `verify`.
 pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let profile = profile(&args.req, args.key_id.is_some())?;
@@ -440,6 +499,33 @@ pub(crate) fn run_verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         None => outln!("chain: not checked (no --ca given)")?,
     }
     outln!("freshness: {}", v.freshness)?;
+    if args.check_revocation || args.crl.is_some() {
+        let issuer = issuer_of(cert, &opts.intermediates, &opts.ca).ok_or_else(|| {
+            CliError::check("revocation: the signer's issuer is neither in the chain nor among the --ca")
+        })?;
+        let verdict = revocation(cert, &issuer, opts.now, args.crl.as_deref(), args.revocation_timeout)?;
+        match &verdict.status {
+            psd2_client::revocation::Status::Good => outln!("revocation: good ({})", verdict.source)?,
+            psd2_client::revocation::Status::Revoked { at, reason } => {
+                return Err(CliError::check(format!(
+                    "verification failed ({}): certificate {} (serial {}) is revoked since {at}{} ({})",
+                    profile.name,
+                    cert.subject().to_display(),
+                    cert.serial_hex(),
+                    reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default(),
+                    verdict.source
+                )));
+            }
+            _ => {
+                return Err(CliError::check(format!(
+                    "verification failed ({}): the revocation status of {} is unknown to {}",
+                    profile.name,
+                    cert.subject().to_display(),
+                    verdict.source
+                )));
+            }
+        }
+    }
     for w in &v.warnings {
         errln!("psd2-sign: warning: {w}");
     }

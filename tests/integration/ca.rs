@@ -237,6 +237,42 @@ fn revoked_certificate_is_in_the_crl_and_rejected() {
     assert!(!ok_bad && out.contains("certificate revoked"), "{out}");
     let (ok_good, out) = e.verify(&good, &["-crl_check", "-CRLfile", &crl_pem]);
     assert!(ok_good, "{out}");
+
+    // Our verifier, bank side: a seal by the revoked QSealC fails with --crl, the good one passes.
+    let root = format!("{}/ca.pem", e.ca());
+    let url = "https://api.bank.example/v1/accounts";
+    for (who, revoked) in [(&good, false), (&bad, true)] {
+        let signed = ok(&[
+            "sign",
+            "--profile",
+            "berlin-group",
+            "--key",
+            &format!("{who}.key"),
+            "--cert",
+            &format!("{who}.pem"),
+            "--method",
+            "GET",
+            "--url",
+            url,
+            "--format",
+            "headers",
+        ]);
+        let mut args: Vec<String> =
+            ["verify", "--profile", "berlin-group", "--method", "GET", "--url", url].map(String::from).to_vec();
+        for line in signed.lines() {
+            args.extend(["-H".to_owned(), line.to_owned()]);
+        }
+        args.extend(["--cert", &format!("{who}-chain.pem"), "--ca", &root, "--crl", &crl_der].map(String::from));
+        let o = crate::util::bin().args(&args).output().unwrap();
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        if revoked {
+            assert_eq!(o.status.code(), Some(1), "{out}{err}");
+            assert!(err.contains(&format!("(serial {serial}) is revoked since ")), "{err}");
+        } else {
+            assert!(o.status.success(), "{err}");
+            assert!(out.contains("revocation: good (CRL "), "{out}");
+        }
+    }
 }
 
 #[test]
