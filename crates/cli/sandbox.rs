@@ -51,6 +51,10 @@ pub(crate) struct Args {
     /// N requests get 503) and delay=DURATION (every answer waits, e.g. 200ms).
     #[arg(long, value_name = "SPEC")]
     faults: Option<String>,
+    /// A CRL file (PEM or DER) of a TPP CA (repeatable): a client QWAC it lists is refused in
+    /// the handshake. Read again whenever the file changes (e.g. after `ca revoke` and `ca crl`).
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<PathBuf>,
 }
 
 fn first_certificate(path: &Path) -> Result<Certificate, CliError> {
@@ -76,6 +80,9 @@ fn config(args: &Args) -> Result<SandboxConfig, CliError> {
         anchors.extend(psd2_eidas::load::load_certificates(p, None)?);
     }
     let mut config = SandboxConfig::new(anchors, server);
+    for crl in &args.crl {
+        config = config.with_crl_file(crl);
+    }
     if let Some(spec) = &args.faults {
         let faults: Faults =
             spec.parse().map_err(|e| CliError::input(format!("--faults {}: {e}", spec.escape_debug())))?;

@@ -36,6 +36,10 @@ pub struct SandboxConfig {
     pub clock: Clock,
     /// The faults to play from the start ([`Faults::default`]: none).
     pub faults: Faults,
+    /// CRL files (PEM or DER) of the TPP CAs: a client QWAC they list is refused in the
+    /// handshake, as a strict bank does. Read again whenever a file changes while the sandbox
+    /// runs; a CA without a CRL here is not checked.
+    pub crl_files: Vec<std::path::PathBuf>,
 }
 
 impl SandboxConfig {
@@ -49,7 +53,15 @@ impl SandboxConfig {
             accounts: demo_accounts(),
             clock: Clock::System,
             faults: Faults::default(),
+            crl_files: Vec::new(),
         }
+    }
+
+    /// Checks client QWACs against this CRL file too (builder style; see
+    /// [`crl_files`](Self::crl_files)).
+    pub fn with_crl_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.crl_files.push(path.into());
+        self
     }
 
     /// Reads the time from `now` instead of the system clock (builder style): tests move it

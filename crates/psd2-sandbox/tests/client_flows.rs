@@ -220,3 +220,51 @@ async fn retries_are_safe() {
     assert_eq!(sandbox.faults().drop_handshakes, 0);
     sandbox.shutdown().await.unwrap();
 }
+
+/// A strict bank refuses a revoked QWAC in the handshake: the sandbox reads the TPP CA's CRL,
+/// again when the file changes (after a revocation), and refuses the revoked certificate then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_qwac_is_refused_in_the_handshake() {
+    use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
+    use psd2_eidas::{Identity, Secrets};
+    let dir = tempfile::tempdir().unwrap();
+    let ca =
+        CertificateAuthority::init(dir.path(), &InitOptions { key_type: KeyType::P256, ..Default::default() }).unwrap();
+    let mut qwac = IssueRequest::new(CertKind::Qwac, Psd2Subject::example());
+    qwac.ev = EvSubject::example();
+    ca.issue(&qwac).unwrap().write(&dir.path().join("qwac")).unwrap();
+    ca.issue(&IssueRequest::new(CertKind::Qseal, Psd2Subject::example()))
+        .unwrap()
+        .write(&dir.path().join("qseal"))
+        .unwrap();
+    ca.write_crls().unwrap();
+    let load = |name: &str| {
+        let p = |s: &str| dir.path().join(format!("{name}{s}")).to_str().unwrap().parse().unwrap();
+        Identity::load(&p(".key"), Some(&p("-chain.pem")), &Secrets::none()).unwrap()
+    };
+    let (qwac, qseal) = (load("qwac"), load("qseal"));
+    let root = psd2_eidas::load::load_certificates(&dir.path().join("ca.pem"), None).unwrap();
+    let crl = dir.path().join("crl").join("qwac-ca.crl");
+    assert!(crl.is_file());
+    let config = SandboxConfig::new(root, ServerIdentity::ephemeral().unwrap())
+        .with_demo_client(qseal.certificate().clone())
+        .unwrap()
+        .with_crl_file(&crl);
+    let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = || {
+        let env = Environment::Custom(format!("https://127.0.0.1:{}", sandbox.local_addr().port()));
+        let mut o = ClientOptions::new(Bank::Belfius, env, DEMO_CLIENT_ID, REDIRECT)
+            .with_client_secret(Secret::new(DEMO_CLIENT_SECRET))
+            .with_extra_root(sandbox.server_ca().unwrap().clone())
+            .without_public_roots();
+        o.retry = RetryPolicy::none();
+        Client::new(qwac.clone(), Some(qseal.clone()), o).unwrap()
+    };
+    // Not revoked: the handshake passes and the bank answers.
+    client().consent_uris(Scope::Ais, &Pkce::generate().unwrap()).await.unwrap();
+    ca.revoke(qwac.certificate()).unwrap();
+    ca.write_crls().unwrap();
+    let e = client().consent_uris(Scope::Ais, &Pkce::generate().unwrap()).await.unwrap_err();
+    assert!(matches!(e, Error::Connection { .. }), "{e}");
+    sandbox.shutdown().await.unwrap();
+}
