@@ -42,6 +42,8 @@ struct Reloading {
     roots: Arc<RootCertStore>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     files: Vec<PathBuf>,
+    /// The trust anchors' names, sent as acceptable client certificate CAs.
+    hints: Vec<DistinguishedName>,
     current: RwLock<(Arc<dyn ClientCertVerifier>, Vec<Stamp>)>,
 }
 
@@ -84,7 +86,8 @@ impl Reloading {
     ) -> Result<Self, Error> {
         let inner = build(&roots, &provider, &files)?;
         let now = stamps(&files);
-        Ok(Self { roots, provider, files, current: RwLock::new((inner, now)) })
+        let hints = roots.subjects();
+        Ok(Self { roots, provider, files, hints, current: RwLock::new((inner, now)) })
     }
 
     /// The verifier for this handshake, rebuilt first when a CRL file changed. A CRL that no
@@ -133,7 +136,7 @@ impl ClientCertVerifier for Reloading {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        &self.hints
     }
 
     fn verify_client_cert(
