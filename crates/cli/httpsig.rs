@@ -135,7 +135,8 @@ pub(crate) struct VerifyArgs {
     revocation_timeout: std::time::Duration,
 }
 
-fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+/// Parses `--now`: Unix seconds, RFC 3339 or IMF-fixdate.
+pub(crate) fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     if let Ok(secs) = s.trim().parse::<i64>() {
         return OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string());
     }

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod ca;
+mod check;
 mod common;
 mod completions;
 mod csr;
@@ -48,6 +49,9 @@ enum Command {
     /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl). Not for production.
     #[command(subcommand)]
     Ca(ca::Args),
+    /// Preflight of a QWAC and a QSealC against what a bank checks (or of a renewal): one
+    /// PASS/WARN/FAIL line per check, exit 1 on any FAIL.
+    Check(Box<check::Args>),
     /// Write a PKCS#10 request for a PSD2 QWAC or QSealC, as a QTSP expects it.
     Csr(csr::Args),
     /// Seal a request under a signature profile: digest, date, request id, certificate, signature.
@@ -87,6 +91,7 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Inspect(args) => inspect::run(args),
         Command::Hsm(args) => hsm::run(args),
         Command::Ca(args) => ca::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Csr(args) => csr::run(args),
         Command::Sign(args) => httpsig::run_sign(args),
         Command::Verify(args) => httpsig::run_verify(args),

@@ -4,6 +4,7 @@
 //!
 //! - [`bad_input`]: files, URLs, headers and options that must be refused, across commands;
 //! - [`ca`]: `ca init|issue|revoke|crl` and `csr`, cross-checked with openssl;
+//! - [`check`]: `check`, the preflight and renewal verdicts on test-CA and openssl-made fixtures;
 //! - [`cli_conventions`]: `completions`, `-v`/`RUST_LOG` diagnostics, silence by default;
 //! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
 //! - [`cli_sandbox`]: `sandbox` serving until SIGINT, talked to by curl over mTLS;
@@ -22,6 +23,7 @@
 
 mod bad_input;
 mod ca;
+mod check;
 mod cli_conventions;
 mod cli_httpsig;
 mod cli_sandbox;

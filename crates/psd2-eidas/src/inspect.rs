@@ -146,28 +146,13 @@ impl Report {
             Ok(None) => {}
             Err(e) => warnings.push(format!("keyUsage extension unreadable: {e}")),
         }
-        let mut extended_key_usage = Vec::new();
-        match x.extended_key_usage() {
-            Ok(Some(eku)) => {
-                let e = eku.value;
-                for (on, name) in [
-                    (e.any, "anyExtendedKeyUsage"),
-                    (e.server_auth, "serverAuth"),
-                    (e.client_auth, "clientAuth"),
-                    (e.code_signing, "codeSigning"),
-                    (e.email_protection, "emailProtection"),
-                    (e.time_stamping, "timeStamping"),
-                    (e.ocsp_signing, "OCSPSigning"),
-                ] {
-                    if on {
-                        extended_key_usage.push(name.to_owned());
-                    }
-                }
-                extended_key_usage.extend(e.other.iter().map(|o| o.to_id_string()));
+        let extended_key_usage = match extended_key_usages(&x) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => {
+                warnings.push(e);
+                Vec::new()
             }
-            Ok(None) => {}
-            Err(e) => warnings.push(format!("extKeyUsage extension unreadable: {e}")),
-        }
+        };
         let mut subject_alt_names = Vec::new();
         if let Ok(Some(san)) = x.subject_alternative_name() {
             for n in &san.value.general_names {
@@ -339,6 +324,35 @@ impl Report {
     pub fn has_role(&self, role: Role) -> bool {
         self.psd2.as_ref().is_some_and(|p| p.granted.contains(&role))
     }
+}
+
+/// The extKeyUsage by name (`serverAuth`, `clientAuth`…) or dotted OID; `None` without the
+/// extension, an error sentence when it cannot be read.
+pub(crate) fn extended_key_usages(
+    x: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<Option<Vec<String>>, String> {
+    let eku = match x.extended_key_usage() {
+        Ok(Some(eku)) => eku,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("extKeyUsage extension unreadable: {e}")),
+    };
+    let e = eku.value;
+    let mut names = Vec::new();
+    for (on, name) in [
+        (e.any, "anyExtendedKeyUsage"),
+        (e.server_auth, "serverAuth"),
+        (e.client_auth, "clientAuth"),
+        (e.code_signing, "codeSigning"),
+        (e.email_protection, "emailProtection"),
+        (e.time_stamping, "timeStamping"),
+        (e.ocsp_signing, "OCSPSigning"),
+    ] {
+        if on {
+            names.push(name.to_owned());
+        }
+    }
+    names.extend(e.other.iter().map(|o| o.to_id_string()));
+    Ok(Some(names))
 }
 
 /// RFC 3339 in UTC with a `Z` (`2026-11-26T00:00:00Z`).

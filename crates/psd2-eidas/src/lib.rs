@@ -8,7 +8,8 @@
 //!   ([`qc::QcStatements`], [`Psd2Statement`], [`Role`], [`OrganizationIdentifier`]);
 //! - [`Signer`]: the one key abstraction every consumer signs through, with [`FileKey`] as the
 //!   software backend (PKCS#11 plugs in behind the same trait);
-//! - [`Identity`]: a certificate chain plus its key, resolved from [`KeyRef`]s.
+//! - [`Identity`]: a certificate chain plus its key, resolved from [`KeyRef`]s;
+//! - [`preflight`]: the checks a bank makes of a TPP's QWAC and QSealC, and of a renewal.
 //!
 //! ```
 //! use psd2_eidas::{Identity, KeyRef, Role, Secrets, SignatureScheme};
@@ -34,6 +35,7 @@ pub mod name;
 pub mod pem;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+pub mod preflight;
 mod psd2;
 pub mod qc;
 mod secret;
