@@ -65,6 +65,19 @@ pub(crate) struct Args {
     /// Renewal: the certificate (chain) in use today.
     #[arg(long, value_name = "OLD", requires = "renewal")]
     current: Option<String>,
+    /// A CRL file (PEM or DER; repeatable) to check the certificates against, in addition to the
+    /// CRL distribution points they name.
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<std::path::PathBuf>,
+    /// The OCSP responder to ask instead of the one each certificate's authorityInfoAccess names.
+    #[arg(long, value_name = "URL")]
+    ocsp: Option<String>,
+    /// Do not check revocation (a WARN says so).
+    #[arg(long, conflicts_with_all = ["crl", "ocsp"])]
+    no_revocation: bool,
+    /// Longest wait for one revocation source.
+    #[arg(long, value_name = "DURATION", value_parser = crate::common::parse_std_duration, default_value = "5s")]
+    revocation_timeout: std::time::Duration,
     #[command(flatten)]
     password: PasswordArgs,
 }
@@ -100,7 +113,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
             for ca in &args.ca {
                 opts.anchors.extend(certificates("--ca", ca, &secrets)?);
             }
-            preflight::preflight(&qwac, &qseal, &opts, now)
+            let mut report = preflight::preflight(&qwac, &qseal, &opts, now);
+            revocation_checks(&mut report, &args, now)?;
+            report
         }
     };
     let format = if args.json { Format::Json } else { args.format };
@@ -111,6 +126,106 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     };
     out!("{text}")?;
     Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The revocation checks of the QWAC and the QSealC, appended to the report: `ocsp` (the
+/// responder of --ocsp or of the certificate's authorityInfoAccess) and `crl` (the --crl files,
+/// else the certificate's CRL distribution point), each PASS (good), FAIL (revoked, or unknown
+/// to the source) or WARN (no source, or none reachable: said, never a silent PASS).
+fn revocation_checks(report: &mut preflight::Report, args: &Args, now: OffsetDateTime) -> Result<(), CliError> {
+    use preflight::Status;
+    use psd2_client::revocation::{self, RevocationChecker, Status as R};
+    let targets: Vec<(preflight::Subject, Certificate, Option<Certificate>)> = report
+        .certificates
+        .iter()
+        .filter(|c| matches!(c.subject, preflight::Subject::Qwac | preflight::Subject::Qseal))
+        .map(|c| (c.subject, c.certificate.clone(), c.issuer.clone()))
+        .collect();
+    if args.no_revocation {
+        for (subject, _, _) in &targets {
+            report.add("revocation", *subject, Status::Warn, "not checked (--no-revocation)");
+        }
+        return Ok(());
+    }
+    let mut crls = Vec::new();
+    for path in &args.crl {
+        let data = psd2_eidas::load::read_limited(path, 64 << 20, "CRL file")
+            .map_err(|e| CliError::input(format!("--crl {}: {e}", path.display())))?;
+        let der = if psd2_eidas::pem::looks_like_pem(&data) {
+            psd2_eidas::pem::parse(&data)
+                .ok()
+                .and_then(|b| b.into_iter().find(|b| b.label == "X509 CRL"))
+                .map(|b| b.der.to_vec())
+                .ok_or_else(|| CliError::input(format!("--crl {}: no X509 CRL block", path.display())))?
+        } else {
+            data.to_vec()
+        };
+        crls.push((path.display().to_string(), der));
+    }
+    let checker = RevocationChecker::new(args.revocation_timeout).map_err(|e| CliError::input(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
+    let verdict = |v: &revocation::Verdict| match &v.status {
+        R::Good => (Status::Pass, format!("not revoked ({})", v.source)),
+        R::Revoked { at, reason } => (
+            Status::Fail,
+            format!(
+                "REVOKED since {at}{} ({}): the bank refuses it",
+                reason.as_deref().map(|r| format!(", {r}")).unwrap_or_default(),
+                v.source
+            ),
+        ),
+        _ => (Status::Fail, format!("unknown to {}: it does not vouch for this certificate", v.source)),
+    };
+    for (subject, cert, issuer) in targets {
+        let Some(issuer) = issuer else {
+            report.add(
+                "revocation",
+                subject,
+                Status::Warn,
+                "could not check: the issuer is not known (give the chain)",
+            );
+            continue;
+        };
+        // OCSP.
+        let ocsp_url = args.ocsp.clone().or_else(|| revocation::ocsp_urls(&cert).into_iter().next());
+        match ocsp_url {
+            Some(url) => match runtime.block_on(checker.ocsp(&cert, &issuer, Some(&url), now)) {
+                Ok(v) => {
+                    let (st, msg) = verdict(&v);
+                    report.add("ocsp", subject, st, msg);
+                }
+                Err(e) => report.add("ocsp", subject, Status::Warn, format!("could not check: {e}")),
+            },
+            None => report.add(
+                "ocsp",
+                subject,
+                Status::Warn,
+                "could not check: no OCSP responder (authorityInfoAccess, --ocsp)",
+            ),
+        }
+        // CRL: a given file that covers it, else the distribution point.
+        let from_file = crls
+            .iter()
+            .find_map(|(name, der)| revocation::check_crl(der, &cert, &issuer, now, &format!("CRL {name}")).ok());
+        let result = match from_file {
+            Some(v) => Ok(v),
+            None => match revocation::crl_urls(&cert).into_iter().next() {
+                Some(url) => runtime.block_on(checker.crl(&cert, &issuer, Some(&url), now)).map_err(|e| e.to_string()),
+                None => Err("no CRL distribution point and no --crl file covering it".to_owned()),
+            },
+        };
+        match result {
+            Ok(v) => {
+                let (st, msg) = verdict(&v);
+                report.add("crl", subject, st, msg);
+            }
+            Err(e) => report.add("crl", subject, Status::Warn, format!("could not check: {e}")),
+        }
+    }
+    Ok(())
 }
 
 /// The certificates a reference names; errors name the flag.

@@ -319,12 +319,17 @@ pub fn check_crl(
     let ee = webpki::EndEntityCert::try_from(&ee_der).map_err(|e| err(source, e))?;
     let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
-    let (this_update, next_update) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
-        .map(|(_, c)| {
-            let t = |t: x509_parser::time::ASN1Time| OffsetDateTime::from_unix_timestamp(t.timestamp()).ok();
-            (t(c.last_update()), c.next_update().and_then(t))
-        })
-        .unwrap_or((None, None));
+    let (_, parsed_crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
+        .map_err(|e| err(source, format!("not a CRL: {e}")))?;
+    let issuer_name = parsed(issuer, source)?.tbs_certificate.subject.as_raw().to_vec();
+    if parsed_crl.issuer().as_raw() != issuer_name.as_slice() {
+        return Err(err(
+            source,
+            format!("the CRL is issued by {}, not by {}", parsed_crl.issuer(), issuer.subject().to_display()),
+        ));
+    }
+    let t = |t: x509_parser::time::ASN1Time| OffsetDateTime::from_unix_timestamp(t.timestamp()).ok();
+    let (this_update, next_update) = (t(parsed_crl.last_update()), parsed_crl.next_update().and_then(t));
     let verdict = |status| Verdict { status, source: source.to_owned(), this_update, next_update };
     match ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &[anchor], &[], time, AnyEku, Some(revocation), None) {
         Ok(_) => Ok(verdict(Status::Good)),
