@@ -368,3 +368,32 @@ fn bad_input_exits_2_with_one_line() {
         assert_eq!(stdout(&o), "");
     }
 }
+
+/// Revocation through a CRL file: after `ca revoke` and `ca crl`, the revoked QWAC is FAIL, the
+/// QSealC passes; without any reachable source the checks are WARNs that say so. Judged at the
+/// time the CA and its CRL are made (not the fixed NOW, when the CRL has expired).
+#[test]
+fn a_revoked_qwac_fails_through_the_crl() {
+    let ca = Ca::new();
+    let anchor = ca.path("ca/ca.pem");
+    let qwac = ca.issue("qwac", "qwac", ORG, "PSP_AI,PSP_PI", &["--days", "100"]);
+    let qseal = ca.issue("qseal", "qseal", ORG, "PSP_AI,PSP_PI", &[]);
+    let o = run(&["ca", "revoke", "--dir", &ca.path("ca"), &ca.path("qwac.pem")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run(&["ca", "crl", "--dir", &ca.path("ca")]).status.success());
+    let (qwac_crl, qseal_crl) = (ca.path("ca/crl/qwac-ca.crl"), ca.path("ca/crl/qseal-ca.crl.pem"));
+    let base = ["check", "--qwac", &qwac, "--qseal", &qseal, "--ca", &anchor, "--for", "AIS,PIS"];
+    let o = run(&[&base[..], &["--crl", &qwac_crl, "--crl", &qseal_crl]].concat());
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert_eq!(fails(&out), ["crl qwac:"], "{out}");
+    assert!(line(&out, "crl", "qwac").contains("REVOKED since "), "{out}");
+    assert!(line(&out, "crl", "qseal").starts_with("PASS"), "{out}");
+    // The OCSP responder named in the certificates does not answer here: a WARN, not a PASS.
+    assert!(
+        line(&out, "ocsp", "qwac").starts_with("WARN") && line(&out, "ocsp", "qwac").contains("could not check"),
+        "{out}"
+    );
+    let o = run(&[&base[..], &["--no-revocation"]].concat());
+    assert!(line(&stdout(&o), "revocation", "qwac").contains("not checked (--no-revocation)"));
+}
