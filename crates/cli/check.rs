@@ -114,6 +114,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
                 opts.anchors.extend(certificates("--ca", ca, &secrets)?);
             }
             let mut report = preflight::preflight(&qwac, &qseal, &opts, now);
+            fetch_missing_issuers(
+                &mut report,
+                &[(preflight::Subject::Qwac, &qwac), (preflight::Subject::Qseal, &qseal)],
+                &opts.anchors,
+                now,
+                args.revocation_timeout,
+            )?;
             revocation_checks(&mut report, &args, now)?;
             report
         }
@@ -126,6 +133,68 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
     };
     out!("{text}")?;
     Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// A chain that lacks an issuer is completed from the certificate's caIssuers URL, as a bank's TLS
+/// stack would not do but a TPP must know: the `chain` check is made again with what was fetched
+/// (and says so), and the issuer found is kept for the revocation checks. A fetch that fails
+/// leaves the check as it was, with the reason added.
+fn fetch_missing_issuers(
+    report: &mut preflight::Report,
+    inputs: &[(preflight::Subject, &preflight::CertificateInput)],
+    anchors: &[Certificate],
+    now: OffsetDateTime,
+    timeout: std::time::Duration,
+) -> Result<(), CliError> {
+    if anchors.is_empty() {
+        return Ok(());
+    }
+    let checker =
+        psd2_client::revocation::RevocationChecker::new(timeout).map_err(|e| CliError::input(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start the async runtime: {e}")))?;
+    for (subject, input) in inputs {
+        let mut chain = input.chain().to_vec();
+        let mut fetched = Vec::new();
+        let mut failures = Vec::new();
+        // At most a few hops (issuing CA, then an intermediate above it).
+        for _ in 0..3 {
+            let Some(missing) = preflight::missing_issuer(&chain, anchors) else { break };
+            let mut got = None;
+            for url in &missing.ca_issuers {
+                match runtime.block_on(checker.ca_issuer(url)) {
+                    Ok(certs) => match certs.into_iter().find(|c| c.subject() == missing.certificate.issuer()) {
+                        Some(c) => {
+                            got = Some((url.clone(), c));
+                            break;
+                        }
+                        None => failures.push(format!("{url} does not hold {}", missing.issuer)),
+                    },
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            let Some((url, c)) = got else { break };
+            fetched.push(url);
+            chain.push(c);
+        }
+        let Some(pos) = report.checks.iter().position(|c| c.id == "chain" && c.subject == *subject) else { continue };
+        if !fetched.is_empty() {
+            let mut check = preflight::check_chain(*subject, &chain, anchors, now);
+            check.message = format!("{} (issuer fetched from {})", check.message, fetched.join(", "));
+            report.checks[pos] = check;
+            if let Some(info) = report.certificates.iter_mut().find(|i| i.subject == *subject)
+                && info.issuer.is_none()
+            {
+                info.issuer = chain.get(1).cloned();
+            }
+        } else if !failures.is_empty() {
+            let c = &mut report.checks[pos];
+            c.message = format!("{}; fetching it failed: {}", c.message, failures.join("; "));
+        }
+    }
+    Ok(())
 }
 
 /// The revocation checks of the QWAC and the QSealC, appended to the report: `ocsp` (the

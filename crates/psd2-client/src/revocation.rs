@@ -493,6 +493,25 @@ impl RevocationChecker {
     }
 }
 
+impl RevocationChecker {
+    /// Fetches the certificate(s) published at a caIssuers URL (DER, or PEM with one or more
+    /// certificates), to complete a chain that lacks its issuer.
+    pub async fn ca_issuer(&self, url: &str) -> Result<Vec<Certificate>, Error> {
+        let source = format!("caIssuers {url}");
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| err(&source, format!("no answer: {}", crate::client::chain(&e))))?;
+        if !resp.status().is_success() {
+            return Err(err(&source, format!("HTTP {}", resp.status().as_u16())));
+        }
+        let data = read_capped(resp, &source).await?;
+        Certificate::from_pem_or_der(&data).map_err(|e| err(&source, e))
+    }
+}
+
 /// The DER inside a PEM block.
 fn pem_body(pem: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine as _;
