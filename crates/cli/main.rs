@@ -45,7 +45,7 @@ enum Command {
     /// PKCS#11 tokens: list tokens and objects, import a certificate next to its key.
     #[command(subcommand)]
     Hsm(hsm::Args),
-    /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl). Not for production.
+    /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl, serve). Not for production.
     #[command(subcommand)]
     Ca(ca::Args),
     /// Write a PKCS#10 request for a PSD2 QWAC or QSealC, as a QTSP expects it.

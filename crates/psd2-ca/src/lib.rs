@@ -11,6 +11,7 @@
 //! - [`qc`]: the qcStatements encoder; [`Psd2Subject`] / [`EvSubject`]: subject input and its
 //!   validation;
 //! - [`ocsp`]: the OCSP responder (RFC 6960) of the issuing CAs;
+//! - `serve` (feature `serve`): the HTTP server publishing CA certificates, CRLs and OCSP;
 //! - [`csr`]: PKCS#10 requests; [`store`]: the directory layout and atomic, no-overwrite writes;
 //! - [`ServerCa`]: an in-memory TLS server CA for local test banks (the sandbox, test servers);
 //! - [`RcgenSigner`]: any [`psd2_eidas::Signer`] (file or token key) as an rcgen signing key.
@@ -29,6 +30,8 @@ mod key;
 pub mod ocsp;
 mod profile;
 pub mod qc;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod server;
 pub mod store;
 mod subject;
