@@ -1,4 +1,4 @@
-//! `psd2-sign ca init|issue|revoke|crl`: the test CA.
+//! `psd2-sign ca init|issue|revoke|crl|serve`: the test CA.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use psd2_ca::store::check_absent;
 use psd2_ca::{
     CertKind, CertificateAuthority, EvSubject, ExternalKey, InitOptions, IssueRequest, Issued, KeyType, Psd2Subject,
-    SubjectKey,
+    QwacProfile, SubjectKey,
 };
 use psd2_eidas::{Role, load};
 
@@ -27,6 +27,9 @@ pub(crate) enum Args {
     /// Write the CRLs of all CAs in DIR (DIR/crl/NAME.crl in DER, .crl.pem in PEM), where the
     /// certificates' CRL distribution point URLs point.
     Crl(CrlArgs),
+    /// Publish the CA over HTTP at the URLs its certificates name: the CA certificates
+    /// (caIssuers), the CRLs (CRL distribution points) and the OCSP responders, until Ctrl-C.
+    Serve(ServeArgs),
 }
 
 /// Arguments of `ca init`.
@@ -60,9 +63,14 @@ pub(crate) struct IssueArgs {
     /// The CA directory (made by `ca init`).
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
-    /// qwac or qseal.
+    /// qwac, qseal, or 2-qwac (a 2-QWAC, ETSI TS 119 411-5: policy QNCP-w-gen and
+    /// id-kp-tls-binding as its only extended key usage; for tests, it cannot do mutual TLS).
     #[arg(long = "type", value_name = "TYPE")]
     kind: String,
+    /// QWAC with extended key usage serverAuth only, without clientAuth (as public CAs issue
+    /// them from 2026; for tests: it cannot authenticate a TPP in mutual TLS).
+    #[arg(long)]
+    no_client_auth: bool,
     /// organizationName, e.g. "Example TPP NV".
     #[arg(long, value_name = "NAME")]
     org: String,
@@ -129,6 +137,18 @@ pub(crate) struct RevokeArgs {
     cert: PathBuf,
 }
 
+/// Arguments of `ca serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The CA directory.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Address to listen on; the host and port of the CA's base URL (`ca init --base-url`)
+    /// for the URLs in its certificates to resolve (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+}
+
 /// Arguments of `ca crl`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CrlArgs {
@@ -167,6 +187,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         Args::Issue(a) => issue(*a),
         Args::Revoke(a) => revoke(a),
         Args::Crl(a) => crl(a),
+        Args::Serve(a) => serve(a),
     }
 }
 
@@ -209,7 +230,29 @@ fn init(a: InitArgs) -> Result<ExitCode, CliError> {
 }
 
 fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
-    let kind: CertKind = a.kind.parse().map_err(err)?;
+    let (kind, profile) = match a.kind.trim().to_ascii_lowercase().as_str() {
+        "2-qwac" | "2qwac" => (CertKind::Qwac, QwacProfile::TwoQwac),
+        _ => (
+            a.kind.parse::<CertKind>().map_err(|e| match e {
+                psd2_ca::Error::InvalidInput { .. } => CliError::input(format!(
+                    "--type '{}': expected qwac, qseal or 2-qwac",
+                    crate::output::escape_controls(a.kind.trim())
+                )),
+                other => err(other),
+            })?,
+            QwacProfile::Standard,
+        ),
+    };
+    let profile = match (profile, a.no_client_auth, kind) {
+        (QwacProfile::TwoQwac, true, _) => {
+            return Err(CliError::input(
+                "--no-client-auth: a 2-QWAC has no TLS extended key usage anyway; drop the flag",
+            ));
+        }
+        (_, true, CertKind::Qseal) => return Err(CliError::input("--no-client-auth is for QWACs (--type qwac)")),
+        (_, true, CertKind::Qwac) => QwacProfile::NoClientAuth,
+        (p, false, _) => p,
+    };
     crate::common::check_out_file("--out", &a.out, &example_path(&a.out, kind.name()))?;
     let roles = parse_roles(&a.roles)?;
     let key = match (&a.key_type, &a.csr) {
@@ -246,6 +289,7 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
         registration_number: a.registration_number,
     };
     req.qscd = a.qscd;
+    req.qwac_profile = profile;
     req.days = a.days;
     req.key = key;
     let issued = ca.issue(&req).map_err(|e| match (&a.csr, e) {
@@ -263,9 +307,11 @@ fn issue(a: IssueArgs) -> Result<ExitCode, CliError> {
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     outln!(
         "issued {} serial {} for {}: {}",
-        match kind {
-            CertKind::Qwac => "QWAC",
-            CertKind::Qseal => "QSealC",
+        match (kind, profile) {
+            (CertKind::Qwac, QwacProfile::TwoQwac) => "2-QWAC",
+            (CertKind::Qwac, QwacProfile::NoClientAuth) => "QWAC (no clientAuth)",
+            (CertKind::Qwac, _) => "QWAC",
+            (CertKind::Qseal, _) => "QSealC",
         },
         issued.certificate.serial_hex(),
         issued.certificate.subject(),
@@ -293,4 +339,36 @@ fn crl(a: CrlArgs) -> Result<ExitCode, CliError> {
         outln!("{}", p.display())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the publication server until Ctrl-C or SIGTERM.
+fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
+    use psd2_ca::serve::{CaServer, ServeOptions};
+    let ca = open_ca(&a.dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let mut interrupt = crate::common::Interrupt::listen()?;
+        let server = CaServer::start(&ca, a.listen, ServeOptions::default())
+            .await
+            .map_err(|e| CliError::input(format!("--listen {}: {e}", a.listen)))?;
+        let url = server.url();
+        outln!("test CA listening on {url}")?;
+        outln!("certificates name {} (CA certificates NAME.cer, CRLs crl/NAME.crl, OCSP ocsp/CA)", ca.base_url())?;
+        let base_host = ca.base_url().split_once("://").map_or("", |(_, r)| r).split('/').next().unwrap_or("");
+        if base_host != server.local_addr().to_string() {
+            errln!(
+                "psd2-sign: warning: the certificates point to {}, not to this server ({}); clients following their URLs will not reach it",
+                ca.base_url(),
+                server.local_addr()
+            );
+        }
+        outln!("Ctrl-C to stop")?;
+        interrupt.recv().await;
+        server.shutdown().await.map_err(|e| CliError::input(format!("CA server: {e}")))?;
+        outln!("test CA server stopped")?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

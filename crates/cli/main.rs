@@ -46,7 +46,7 @@ enum Command {
     /// PKCS#11 tokens: list tokens and objects, import a certificate next to its key.
     #[command(subcommand)]
     Hsm(hsm::Args),
-    /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl). Not for production.
+    /// A test CA issuing PSD2 QWACs and QSealCs (init, issue, revoke, crl, serve). Not for production.
     #[command(subcommand)]
     Ca(ca::Args),
     /// Preflight of a QWAC and a QSealC against what a bank checks (or of a renewal): one

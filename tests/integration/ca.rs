@@ -311,7 +311,7 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
     check(base(&[("--type", "qwac"), ("--domain", "tpp.local"), ("--locality", "Brussels")]), "public DNS name");
     check(base(&[("--type", "qwac"), ("--domain", "tpp.example.com")]), "locality or a state");
     check(base(&[("--key-type", "rsa1024")]), "key type");
-    check(base(&[("--type", "qsig")]), "qwac or qseal");
+    check(base(&[("--type", "qsig")]), "--type 'qsig': expected qwac, qseal or 2-qwac");
 
     // A CSR with a bad signature.
     let key = e.path("k.key");

@@ -1,11 +1,11 @@
 //! `psd2-sign sandbox` end to end: the binary serves until SIGINT, prints its address and the
 //! ephemeral server CA path; curl (an independent TLS client) talks to it with the test QWAC.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command};
 
-use crate::util::{bin, stderr};
+use crate::util::{bin, spawn_server, stderr};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,30 +18,13 @@ fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>, Vec<String>) {
 
 /// [`spawn`] with `TMPDIR` set to `tmp` for the child.
 fn spawn_in(args: &[&str], tmp: &Path) -> (Child, BufReader<ChildStdout>, Vec<String>) {
-    let mut child = bin()
-        .env("TMPDIR", tmp)
+    let mut cmd = bin();
+    cmd.env("TMPDIR", tmp)
         .arg("sandbox")
         .args(["--listen", "127.0.0.1:0", "--test-certs"])
         .arg(root().join("test-certs"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            let status = child.wait().unwrap();
-            panic!("sandbox exited early ({status}): {lines:?}");
-        }
-        let done = line.starts_with("Ctrl-C to stop");
-        lines.push(line.trim_end().to_owned());
-        if done {
-            return (child, out, lines);
-        }
-    }
+        .args(args);
+    spawn_server(cmd, "sandbox")
 }
 
 fn port(lines: &[String]) -> u16 {

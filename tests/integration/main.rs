@@ -4,6 +4,8 @@
 //!
 //! - [`bad_input`]: files, URLs, headers and options that must be refused, across commands;
 //! - [`ca`]: `ca init|issue|revoke|crl` and `csr`, cross-checked with openssl;
+//! - [`ca_serve`]: `ca serve` answering openssl ocsp and curl (OCSP, CRLs, caIssuers), the
+//!   test QWAC profiles (no clientAuth, 2-QWAC);
 //! - [`check`]: `check`, the preflight and renewal verdicts on test-CA and openssl-made fixtures;
 //! - [`cli_conventions`]: `completions`, `-v`/`RUST_LOG` diagnostics, silence by default;
 //! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
@@ -23,6 +25,7 @@
 
 mod bad_input;
 mod ca;
+mod ca_serve;
 mod check;
 mod cli_conventions;
 mod cli_httpsig;

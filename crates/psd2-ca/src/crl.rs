@@ -124,6 +124,20 @@ impl CertificateAuthority {
         self.sign_crl(self.issuing(kind), now)
     }
 
+    /// The freshly signed DER CRL of CA `name` (`root-ca`, `qwac-ca`, `qseal-ca`) as of `now`;
+    /// `None` for another name.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
+    pub(crate) fn crl_by_name(&self, name: &str, now: OffsetDateTime) -> Option<Result<Vec<u8>, Error>> {
+        let entry = self.entries().into_iter().find(|e| e.name == name)?;
+        Some(self.sign_crl(entry, now))
+    }
+
+    /// The DER certificate of CA `name` (`root-ca`, `qwac-ca`, `qseal-ca`); `None` for another.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
+    pub(crate) fn ca_cert_by_name(&self, name: &str) -> Option<&Certificate> {
+        self.entries().into_iter().find(|e| e.name == name).map(|e| &e.cert)
+    }
+
     fn sign_crl(&self, entry: &CaEntry, now: OffsetDateTime) -> Result<Vec<u8>, Error> {
         let revoked_certs = self
             .revocations_of(entry.name)?

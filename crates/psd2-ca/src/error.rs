@@ -97,6 +97,14 @@ pub enum Error {
         #[source]
         source: psd2_eidas::Error,
     },
+    /// The publication server (`serve` feature) cannot listen on the address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// Encoding or signing a certificate, request or CRL failed.
     #[error("cannot generate {what}: {reason}")]
     Generate {

@@ -11,7 +11,10 @@ use zeroize::Zeroizing;
 use crate::authority::CertificateAuthority;
 use crate::db::{self, IssuedEntry};
 use crate::key::{KeyType, RcgenPublicKey};
-use crate::profile::{CertKind, LeafSpec, cabf_max_days, default_days, leaf_params, validity};
+use crate::profile::{
+    CertKind, LeafSpec, QwacProfile, base, ca_name, cabf_max_days, default_days, leaf_params, ocsp_signer_params,
+    validity,
+};
 use crate::store::{OutFile, check_file_path, write_files};
 use crate::subject::{EvSubject, Psd2Subject};
 use crate::{Error, csr};
@@ -58,12 +61,23 @@ pub struct IssueRequest {
     pub key: Option<SubjectKey>,
     /// notBefore; default: now.
     pub not_before: Option<OffsetDateTime>,
+    /// Which QWAC (QWAC only): the default mutual-TLS one, one without clientAuth, or a 2-QWAC.
+    pub qwac_profile: QwacProfile,
 }
 
 impl IssueRequest {
     /// A request with the defaults.
     pub fn new(kind: CertKind, subject: Psd2Subject) -> Self {
-        Self { kind, subject, ev: EvSubject::default(), qscd: false, days: None, key: None, not_before: None }
+        Self {
+            kind,
+            subject,
+            ev: EvSubject::default(),
+            qscd: false,
+            days: None,
+            key: None,
+            not_before: None,
+            qwac_profile: QwacProfile::Standard,
+        }
     }
 }
 
@@ -137,6 +151,9 @@ impl CertificateAuthority {
         if req.qscd && req.kind == CertKind::Qwac {
             return Err(Error::input("qscd", "QcSSCD / QCP-l-qscd applies to QSealCs only"));
         }
+        if req.kind == CertKind::Qseal && req.qwac_profile != QwacProfile::Standard {
+            return Err(Error::input("profile", "no clientAuth and 2-QWAC are QWAC profiles, not QSealC ones"));
+        }
         let now = req.not_before.unwrap_or_else(OffsetDateTime::now_utc);
         let mut warnings = Vec::new();
         let days = req.days.unwrap_or_else(|| default_days(req.kind, now));
@@ -149,16 +166,7 @@ impl CertificateAuthority {
         }
         let (not_before, not_after) = validity(now, days)?;
         let ca = self.issuing(req.kind);
-        let ca_not_after = ca.cert.not_after();
-        if not_after > ca_not_after {
-            return Err(Error::OutlivesIssuer {
-                days,
-                not_after,
-                ca: ca.name,
-                ca_not_after,
-                max_days: (ca_not_after - not_before + time::Duration::SECOND).whole_days(),
-            });
-        }
+        within_issuer(ca, days, not_before, not_after)?;
 
         let (public, private_key): (RcgenPublicKey, Option<Arc<FileKey>>) = match &req.key {
             None | Some(SubjectKey::Generate(_)) => {
@@ -175,14 +183,7 @@ impl CertificateAuthority {
 
         let issued_db = self.layout.issued_db(ca.name);
         let _lock = db::lock(&self.layout.db_dir())?;
-        let known = db::read_issued(&issued_db)?;
-        let serial = loop {
-            let s = random_serial()?;
-            let hex = hex(&s);
-            if !known.iter().any(|e| e.serial_hex == hex) {
-                break s;
-            }
-        };
+        let serial = fresh_serial(&db::read_issued(&issued_db)?)?;
         let urls = self.urls(ca.name);
         let pds = self.pds();
         let spec = LeafSpec {
@@ -197,6 +198,7 @@ impl CertificateAuthority {
             not_after,
             urls: &urls,
             pds: &pds,
+            qwac_profile: req.qwac_profile,
         };
         let params = leaf_params(&spec)?;
         let issuer = ca.issuer()?;
@@ -207,6 +209,71 @@ impl CertificateAuthority {
         db::add_issued(&issued_db, &entry, &certificate.subject().to_string())?;
         let chain = vec![certificate.clone(), ca.cert.clone()];
         Ok(Issued { certificate, chain, private_key, warnings })
+    }
+}
+
+impl CertificateAuthority {
+    /// Issues a delegated OCSP signing certificate (RFC 6960 §4.2.2.2) from the issuing CA of
+    /// `kind`, with a fresh key of that CA's key type, valid for `days` days from `not_before`
+    /// (default now): extended key usage id-kp-OCSPSigning and id-pkix-ocsp-nocheck. Use it with
+    /// [`crate::ocsp::OcspResponder::with_delegated_signer`]. Its serial is recorded, so it can
+    /// be revoked like any other certificate of the CA.
+    pub fn issue_ocsp_signer(
+        &self,
+        kind: CertKind,
+        days: u32,
+        not_before: Option<OffsetDateTime>,
+    ) -> Result<Issued, Error> {
+        let ca = self.issuing(kind);
+        let (not_before, not_after) = validity(not_before.unwrap_or_else(OffsetDateTime::now_utc), days)?;
+        within_issuer(ca, days, not_before, not_after)?;
+        let key = Arc::new(self.issuing_key_type(kind).unwrap_or(KeyType::Rsa2048).generate()?);
+        let public = RcgenPublicKey::new(key.public_key().clone())?;
+        let issued_db = self.layout.issued_db(ca.name);
+        let _lock = db::lock(&self.layout.db_dir())?;
+        let serial = fresh_serial(&db::read_issued(&issued_db)?)?;
+        let cn = match kind {
+            CertKind::Qwac => "psd2-sign TEST QWAC CA OCSP Responder - NOT FOR PRODUCTION",
+            CertKind::Qseal => "psd2-sign TEST QSealC CA OCSP Responder - NOT FOR PRODUCTION",
+        };
+        let params = ocsp_signer_params(base(&serial, not_before, not_after, ca_name(cn)?, public.key().raw()));
+        let cert = params.signed_by(&public, &ca.issuer()?).map_err(Error::generate("OCSP signer certificate"))?;
+        let certificate = Certificate::from_der(cert.der())?;
+        let entry = IssuedEntry { serial_hex: hex(&serial), kind, not_after };
+        db::add_issued(&issued_db, &entry, &certificate.subject().to_string())?;
+        let chain = vec![certificate.clone(), ca.cert.clone()];
+        Ok(Issued { certificate, chain, private_key: Some(key), warnings: Vec::new() })
+    }
+}
+
+/// Refuses a validity that ends after the issuing CA's ([`Error::OutlivesIssuer`]).
+fn within_issuer(
+    ca: &crate::authority::CaEntry,
+    days: u32,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<(), Error> {
+    let ca_not_after = ca.cert.not_after();
+    if not_after > ca_not_after {
+        return Err(Error::OutlivesIssuer {
+            days,
+            not_after,
+            ca: ca.name,
+            ca_not_after,
+            max_days: (ca_not_after - not_before + time::Duration::SECOND).whole_days(),
+        });
+    }
+    Ok(())
+}
+
+/// A random serial not among those `known` (one CA's issued serials).
+fn fresh_serial(known: &[IssuedEntry]) -> Result<[u8; 16], Error> {
+    loop {
+        let s = random_serial()?;
+        let hex = hex(&s);
+        if !known.iter().any(|e| e.serial_hex == hex) {
+            return Ok(s);
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //!   validity schedule ([`cabf_max_days`]);
 //! - [`qc`]: the qcStatements encoder; [`Psd2Subject`] / [`EvSubject`]: subject input and its
 //!   validation;
+//! - [`ocsp`]: the OCSP responder (RFC 6960) of the issuing CAs;
+//! - `serve` (feature `serve`): the HTTP server publishing CA certificates, CRLs and OCSP;
 //! - [`csr`]: PKCS#10 requests; [`store`]: the directory layout and atomic, no-overwrite writes;
 //! - [`ServerCa`]: an in-memory TLS server CA for local test banks (the sandbox, test servers);
 //! - [`RcgenSigner`]: any [`psd2_eidas::Signer`] (file or token key) as an rcgen signing key.
@@ -25,8 +27,11 @@ mod db;
 mod error;
 mod issue;
 mod key;
+pub mod ocsp;
 mod profile;
 pub mod qc;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod server;
 pub mod store;
 mod subject;
@@ -39,8 +44,8 @@ pub use error::Error;
 pub use issue::{IssueRequest, Issued, SubjectKey, random_serial};
 pub use key::{KeyType, RcgenPublicKey, RcgenSigner};
 pub use profile::{
-    CertKind, IssuerUrls, POLICY_CABF_EV, POLICY_PSD2_QCP_W, POLICY_QCP_L, POLICY_QCP_L_QSCD, POLICY_QEVCP_W,
-    cabf_max_days, default_days, key_identifier,
+    CertKind, EKU_TLS_BINDING, IssuerUrls, POLICY_CABF_EV, POLICY_PSD2_QCP_W, POLICY_QCP_L, POLICY_QCP_L_QSCD,
+    POLICY_QEVCP_W, POLICY_QNCP_W_GEN, QwacProfile, cabf_max_days, default_days, key_identifier,
 };
 pub use server::{ServerCa, ServerCertificate};
 pub use subject::{BUSINESS_CATEGORIES, EvSubject, Psd2Subject, ValidEv, ValidSubject, check_public_domain};

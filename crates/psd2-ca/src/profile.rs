@@ -25,6 +25,12 @@ pub const POLICY_QCP_L_QSCD: &str = "0.4.0.194112.1.3";
 pub const POLICY_QEVCP_W: &str = "0.4.0.194112.1.4";
 /// TS 119 495 QCP-w-psd2.
 pub const POLICY_PSD2_QCP_W: &str = "0.4.0.19495.3.1";
+/// EN 319 411-2 QNCP-w-gen: the policy of a 2-QWAC (ETSI TS 119 411-5).
+pub const POLICY_QNCP_W_GEN: &str = "0.4.0.194112.1.6";
+/// id-kp-tls-binding (ETSI TS 119 411-5): the only extended key usage of a 2-QWAC.
+pub const EKU_TLS_BINDING: &str = "0.4.0.194115.1.0";
+const OID_EKU_TLS_BINDING: &[u64] = &[0, 4, 0, 194115, 1, 0];
+const OID_OCSP_NOCHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 
 const OID_CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
 const OID_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
@@ -62,6 +68,21 @@ impl std::str::FromStr for CertKind {
             other => Err(Error::input("certificate type", format!("'{other}' (expected qwac or qseal)"))),
         }
     }
+}
+
+/// Which QWAC: the usual one for mutual TLS, or the variants the tests of a TPP's preflight
+/// need (QTSPs dropping `clientAuth`, ETSI TS 119 411-5 2-QWACs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QwacProfile {
+    /// EV + QEVCP-w + QCP-w-psd2 policies, extended key usages serverAuth and clientAuth.
+    #[default]
+    Standard,
+    /// As [`Standard`](Self::Standard) with serverAuth only: what public CAs issue from 2026 on
+    /// (Chrome root policy); it cannot authenticate a TPP client in mutual TLS.
+    NoClientAuth,
+    /// A 2-QWAC (ETSI TS 119 411-5): policies QNCP-w-gen and QCP-w-psd2, and id-kp-tls-binding
+    /// as its only extended key usage; not a TLS certificate at all.
+    TwoQwac,
 }
 
 /// The URLs a certificate names: where its issuer's CRL, certificate and OCSP responder live.
@@ -166,7 +187,8 @@ fn end_entity_basic_constraints() -> CustomExtension {
     e
 }
 
-fn base(
+/// What every certificate of the PKI has: serial, validity, name, key identifiers.
+pub(crate) fn base(
     serial: &[u8],
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
@@ -233,6 +255,17 @@ pub(crate) fn issuing_ca_params(
     p
 }
 
+/// A delegated OCSP signer of an issuing CA (RFC 6960 §4.2.2.2): digitalSignature,
+/// id-kp-OCSPSigning, and id-pkix-ocsp-nocheck (§4.2.2.2.1: clients do not check its status).
+/// `p` is the [`base`] of the certificate.
+pub(crate) fn ocsp_signer_params(mut p: CertificateParams) -> CertificateParams {
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    p.custom_extensions = vec![CustomExtension::from_oid_content(OID_OCSP_NOCHECK, der::write(tag::NULL, &[]))];
+    p
+}
+
 /// Everything a leaf certificate needs besides its key.
 #[derive(Debug, Clone)]
 pub(crate) struct LeafSpec<'a> {
@@ -248,6 +281,7 @@ pub(crate) struct LeafSpec<'a> {
     pub(crate) not_after: OffsetDateTime,
     pub(crate) urls: &'a IssuerUrls,
     pub(crate) pds: &'a [Pds],
+    pub(crate) qwac_profile: QwacProfile,
 }
 
 /// A QWAC or QSealC.
@@ -273,7 +307,21 @@ pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, Erro
             if matches!(spec.key_kind, KeyKind::Rsa { .. }) {
                 p.key_usages.push(KeyUsagePurpose::KeyEncipherment);
             }
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            let policies: &[&str] = match spec.qwac_profile {
+                QwacProfile::Standard => {
+                    p.extended_key_usages =
+                        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+                    &[POLICY_CABF_EV, POLICY_QEVCP_W, POLICY_PSD2_QCP_W]
+                }
+                QwacProfile::NoClientAuth => {
+                    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                    &[POLICY_CABF_EV, POLICY_QEVCP_W, POLICY_PSD2_QCP_W]
+                }
+                QwacProfile::TwoQwac => {
+                    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(OID_EKU_TLS_BINDING.to_vec())];
+                    &[POLICY_QNCP_W_GEN, POLICY_PSD2_QCP_W]
+                }
+            };
             p.subject_alt_names = ev
                 .domains
                 .iter()
@@ -285,11 +333,8 @@ pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, Erro
                 })
                 .collect::<Result<_, _>>()?;
             // CA:FALSE without a subjectKeyIdentifier (BR §7.1.2.7.6: NOT RECOMMENDED there).
-            p.custom_extensions = vec![
-                end_entity_basic_constraints(),
-                certificate_policies(&[POLICY_CABF_EV, POLICY_QEVCP_W, POLICY_PSD2_QCP_W]),
-                cabf_organization_identifier(s),
-            ];
+            p.custom_extensions =
+                vec![end_entity_basic_constraints(), certificate_policies(policies), cabf_organization_identifier(s)];
             p
         }
         CertKind::Qseal => {

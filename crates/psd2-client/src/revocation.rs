@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use der07::{Decode as _, Encode as _};
+use der::{Decode as _, Encode as _};
 use psd2_eidas::{Certificate, SignatureScheme};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, ParsedExtension};
@@ -121,27 +121,27 @@ fn cert_id(cert: &Certificate, issuer: &Certificate, source: &str) -> Result<x50
     let i = parsed(issuer, source)?;
     let name_hash = sha1(i.tbs_certificate.subject.as_raw());
     let key_hash = sha1(&i.tbs_certificate.subject_pki.subject_public_key.data);
-    let bad = |e: der07::Error| err(source, format!("building the CertID: {e}"));
+    let bad = |e: der::Error| err(source, format!("building the CertID: {e}"));
     Ok(x509_ocsp::CertId {
-        hash_algorithm: spki07::AlgorithmIdentifierOwned {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
             oid: const_oid09::db::rfc5912::ID_SHA_1,
-            parameters: Some(der07::asn1::Null.into()),
+            parameters: Some(der::asn1::Null.into()),
         },
-        issuer_name_hash: der07::asn1::OctetString::new(name_hash).map_err(bad)?,
-        issuer_key_hash: der07::asn1::OctetString::new(key_hash).map_err(bad)?,
-        serial_number: x509_cert02::serial_number::SerialNumber::new(cert.serial_bytes()).map_err(bad)?,
+        issuer_name_hash: der::asn1::OctetString::new(name_hash).map_err(bad)?,
+        issuer_key_hash: der::asn1::OctetString::new(key_hash).map_err(bad)?,
+        serial_number: x509_cert::serial_number::SerialNumber::new(cert.serial_bytes()).map_err(bad)?,
     })
 }
 
 /// A DER `OCSPRequest` for `cert` (issued by `issuer`), with `nonce` as the nonce extension.
 pub fn ocsp_request(cert: &Certificate, issuer: &Certificate, nonce: &[u8]) -> Result<Vec<u8>, Error> {
     let source = "OCSP request";
-    let bad = |e: der07::Error| err(source, e);
+    let bad = |e: der::Error| err(source, e);
     let nonce = x509_ocsp::ext::Nonce::new(nonce.to_vec()).map_err(bad)?;
-    let ext = x509_cert02::ext::Extension {
+    let ext = x509_cert::ext::Extension {
         extn_id: const_oid09::db::rfc6960::ID_PKIX_OCSP_NONCE,
         critical: false,
-        extn_value: der07::asn1::OctetString::new(nonce.to_der().map_err(bad)?).map_err(bad)?,
+        extn_value: der::asn1::OctetString::new(nonce.to_der().map_err(bad)?).map_err(bad)?,
     };
     let req = x509_ocsp::OcspRequest {
         tbs_request: x509_ocsp::TbsRequest {
