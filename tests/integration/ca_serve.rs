@@ -268,3 +268,110 @@ fn a_qwac_without_client_auth_and_a_2_qwac() {
         assert_eq!(stderr(&o).trim_end().lines().count(), 1);
     }
 }
+
+/// Issue 12 end to end: against `ca serve`, `check` passes an unrevoked QWAC through OCSP and the
+/// CRL; after `ca revoke` it is FAIL through both, and the sandbox (reading the CA's CRL) refuses
+/// it in the TLS handshake, while the QSealC of the same TPP still passes.
+#[test]
+fn a_revoked_qwac_fails_check_through_ocsp_and_crl_and_the_sandbox_handshake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let ca = init(tmp.path(), port);
+    let qwac = tmp.path().join("qwac");
+    issue(&ca, &qwac, &[]);
+    let qseal = tmp.path().join("qseal");
+    let mut args = vec!["ca", "issue", "--dir", ca.to_str().unwrap(), "--type", "qseal"];
+    // The TPP without the QWAC's domain and locality.
+    args.extend(TPP.iter().take_while(|a| **a != "--domain"));
+    let qseal_s = s(&qseal);
+    args.extend(["--out", &qseal_s]);
+    ok(&args);
+    let (mut server, _out, _lines) = serve(&ca, port);
+    let chain = |p: &Path| s(&p.with_file_name(format!("{}-chain.pem", p.file_name().unwrap().to_str().unwrap())));
+    let check = || {
+        let o = run(&[
+            "check",
+            "--qwac",
+            &chain(&qwac),
+            "--qseal",
+            &chain(&qseal),
+            "--ca",
+            &s(&ca.join("ca.pem")),
+            "--for",
+            "AIS,PIS",
+        ]);
+        (o.status.code(), stdout(&o))
+    };
+    let status = |out: &str, id: &str, who: &str| -> String {
+        out.lines()
+            .find(|l| {
+                l.split_whitespace().nth(1) == Some(id) && l.split_whitespace().nth(2) == Some(&format!("{who}:"))
+            })
+            .unwrap_or_else(|| panic!("no {id} {who} in {out}"))
+            .to_owned()
+    };
+    let (code, out) = check();
+    for who in ["qwac", "qseal"] {
+        assert!(status(&out, "ocsp", who).starts_with("PASS"), "{out}");
+        assert!(status(&out, "crl", who).starts_with("PASS"), "{out}");
+    }
+    assert_eq!(code, Some(0), "{out}");
+
+    ok(&["ca", "revoke", "--dir", &s(&ca), &s(&qwac.with_extension("pem"))]);
+    let (code, out) = check();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        status(&out, "ocsp", "qwac").starts_with("FAIL") && status(&out, "ocsp", "qwac").contains("REVOKED"),
+        "{out}"
+    );
+    assert!(
+        status(&out, "crl", "qwac").starts_with("FAIL") && status(&out, "crl", "qwac").contains("REVOKED"),
+        "{out}"
+    );
+    assert!(
+        status(&out, "ocsp", "qseal").starts_with("PASS") && status(&out, "crl", "qseal").starts_with("PASS"),
+        "{out}"
+    );
+    let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
+    let _ = server.wait();
+
+    // The sandbox trusts this CA and reads its CRL: the revoked QWAC is refused in the handshake.
+    ok(&["ca", "crl", "--dir", &s(&ca)]);
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let sport = free_port();
+    let mut cmd = bin();
+    cmd.args(["sandbox", "--listen", &format!("127.0.0.1:{sport}"), "--ca", &s(&ca.join("ca.pem"))])
+        .args([
+            "--crl",
+            &s(&ca.join("crl").join("qwac-ca.crl")),
+            "--client-id",
+            "tpp",
+            "--client-secret-file",
+            &s(&secret),
+        ])
+        .args(["--qseal", &s(&qseal.with_extension("pem")), "--server-ca-out", &s(&tmp.path().join("server-ca.pem"))]);
+    let (mut sandbox, _o, _l) = spawn_server(cmd, "sandbox");
+    let o = tool(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            &s(&tmp.path().join("server-ca.pem")),
+            "--cert",
+            &chain(&qwac),
+            "--key",
+            &s(&qwac.with_extension("key")),
+            &format!("https://127.0.0.1:{sport}/accounts"),
+        ],
+    );
+    let _ = Command::new("kill").args(["-INT", &sandbox.id().to_string()]).status();
+    let _ = sandbox.wait();
+    assert!(!o.status.success(), "curl got through: {} {}", stdout(&o), stderr(&o));
+    let err = stderr(&o).to_lowercase();
+    assert!(err.contains("revoked") || err.contains("alert") || err.contains("ssl"), "{err}");
+}
