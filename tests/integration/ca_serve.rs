@@ -316,6 +316,22 @@ fn a_revoked_qwac_fails_check_through_ocsp_and_crl_and_the_sandbox_handshake() {
         assert!(status(&out, "crl", who).starts_with("PASS"), "{out}");
     }
     assert_eq!(code, Some(0), "{out}");
+    // The leaf alone: its issuing CA is fetched from the caIssuers URL ca serve publishes.
+    let o = run(&[
+        "check",
+        "--qwac",
+        &s(&qwac.with_extension("pem")),
+        "--qseal",
+        &chain(&qseal),
+        "--ca",
+        &s(&ca.join("ca.pem")),
+        "--for",
+        "AIS,PIS",
+    ]);
+    let out = stdout(&o);
+    let line = status(&out, "chain", "qwac");
+    assert!(line.starts_with("PASS") && line.contains("(issuer fetched from http://127.0.0.1:"), "{out}");
+    assert!(status(&out, "ocsp", "qwac").starts_with("PASS"), "{out}");
 
     ok(&["ca", "revoke", "--dir", &s(&ca), &s(&qwac.with_extension("pem"))]);
     let (code, out) = check();
