@@ -12,7 +12,7 @@
 //! 404, another method on these paths 405. CRLs are signed from the database when first asked
 //! for, again as soon as the revocations changed (a `ca revoke` by another process included) and
 //! at least once a day, long before they expire. OCSP answers come from
-//! [`OcspResponder`](crate::ocsp::OcspResponder), made from the database on every request.
+//! [`OcspResponder`], made from the database on every request.
 //! Signing runs on tokio's blocking pool (a token key may take its time).
 
 use std::collections::HashMap;
