@@ -360,7 +360,9 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         Ok(r) => r,
         Err(e) => {
             let cause = causes(&e);
-            let (status, code) = if e.is_timeout() {
+            // A connection that could not be set up (refused, or its handshake timed out) is a
+            // 502; an upstream silent after the request went out is a 504.
+            let (status, code) = if e.is_timeout() && !e.is_connect() {
                 (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
             } else {
                 (StatusCode::BAD_GATEWAY, "upstream_unreachable")

@@ -5,13 +5,14 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
+use std::time::Duration;
 
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
 use psd2_client::types::{Amount, PaymentRequest};
 use psd2_client::{Bank, BaseUrl, Pkce};
 use psd2_eidas::{Identity, Role, Secrets};
 use psd2_proxy::{Error, Mode, Proxy, ProxyConfig, ProxyHandle};
-use psd2_sandbox::{DEMO_CLIENT_ID, Sandbox, SandboxHandle, ServerIdentity};
+use psd2_sandbox::{DEMO_CLIENT_ID, Faults, Sandbox, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs::{certificate, identity, tpp_anchors};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -245,6 +246,26 @@ async fn refusals() {
 
     ai_only.shutdown().await.unwrap();
     p.shutdown().await.unwrap();
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_upstream_is_a_504() {
+    let sandbox = sandbox().await;
+    // The sandbox holds every answer for 3 s; the proxy waits 300 ms.
+    sandbox.set_faults(Faults { delay: Duration::from_secs(3), ..Faults::none() });
+    let config = config_for(&sandbox, identity("rsa", "qwac"), identity("rsa", "qseal"))
+        .with_timeouts(Duration::from_secs(5), Duration::from_millis(300));
+    let p = proxy(config).await;
+    let mut args = pkce_headers(&Pkce::generate().unwrap());
+    args.push(url(&p, "/consent-uris?scope=AIS"));
+    let got = curl(args).await;
+    assert_eq!(got.status, 504, "{}", got.body);
+    let js = got.json();
+    assert_eq!(js["error"], "upstream_timeout", "{js}");
+    assert_eq!(js["upstream"], format!("https://127.0.0.1:{}/consent-uris", sandbox.local_addr().port()), "{js}");
+    p.shutdown().await.unwrap();
+    sandbox.set_faults(Faults::none());
     sandbox.shutdown().await.unwrap();
 }
 
