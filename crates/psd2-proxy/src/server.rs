@@ -297,6 +297,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         }
     };
     let mut headers = parts.headers;
+    let had_chunked = headers.contains_key(http::header::TRANSFER_ENCODING);
     strip_hop_by_hop(&mut headers);
     headers.remove(CONTENT_LENGTH);
     let id_header = match shared.config.mode {
@@ -355,7 +356,12 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         u.set_query(None);
         u.to_string()
     };
-    let sent = shared.http.request(parts.method, url).headers(headers).body(body).send().await;
+    let mut outgoing = shared.http.request(parts.method, url).headers(headers);
+    // A request that came without a body (a GET) goes without one, not with `Content-Length: 0`.
+    if !body.is_empty() || declared.is_some() || had_chunked {
+        outgoing = outgoing.body(body);
+    }
+    let sent = outgoing.send().await;
     let resp = match sent {
         Ok(r) => r,
         Err(e) => {

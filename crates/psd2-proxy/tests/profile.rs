@@ -125,6 +125,7 @@ async fn berlin_group_route_seals_every_request() {
     let signing_string = verify_like_a_bank(profile, post);
     assert!(signing_string.starts_with("digest: SHA-256="), "{signing_string}");
     verify_like_a_bank(profile, &seen[1].0);
+    assert!(seen[1].0.headers().get("content-length").is_none(), "a GET without a body goes without one");
 
     // The seal endpoint: the caller sends the request itself with the headers it is given.
     let ask = serde_json::json!({

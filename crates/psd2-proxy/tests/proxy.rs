@@ -8,11 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
-use psd2_client::types::{Amount, PaymentRequest};
-use psd2_client::{Bank, BaseUrl, Pkce};
+use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
+use psd2_client::{Bank, BaseUrl, Client, ClientOptions, Environment, Pkce};
 use psd2_eidas::{Identity, Role, Secrets};
 use psd2_proxy::{Error, Mode, Proxy, ProxyConfig, ProxyHandle};
-use psd2_sandbox::{DEMO_CLIENT_ID, Faults, Sandbox, SandboxHandle, ServerIdentity};
+use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Faults, Sandbox, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs::{certificate, identity, tpp_anchors};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -181,6 +181,90 @@ async fn curl_through_the_proxy_reaches_the_sandbox() {
     ])
     .await;
     assert_eq!((got.status, got.json()["error"].as_str()), (400, Some("invalid_request")), "{}", got.body);
+
+    p.shutdown().await.unwrap();
+    sandbox.shutdown().await.unwrap();
+}
+
+/// The first string under a key `name`, anywhere in `v`.
+fn find_str<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.get(name).and_then(|x| x.as_str()).or_else(|| m.values().find_map(|x| find_str(x, name)))
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_str(x, name)),
+        _ => None,
+    }
+}
+
+/// An access token of `scope`, the TPP backend's calls (consent-uris, token) through the proxy
+/// with curl; the PSU's step (a browser at the bank, not the backend) straight to the sandbox.
+async fn token_through_proxy(p: &ProxyHandle, psu: &Client, scope: &str) -> String {
+    let pkce = Pkce::generate().unwrap();
+    let mut args = pkce_headers(&pkce);
+    args.push(url(p, &format!("/consent-uris?scope={scope}")));
+    let got = curl(args).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    let consent_uri = find_str(&got.json(), "consent_uri").unwrap().to_owned();
+    let code = psu.psu_authorize(&consent_uri, "st").await.unwrap();
+    let got = curl(vec![
+        "-u".into(),
+        format!("{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}"),
+        "-H".into(),
+        "Accept-Language: en".into(),
+        "--data-urlencode".into(),
+        "grant_type=authorization_code".into(),
+        "--data-urlencode".into(),
+        format!("code={code}"),
+        "--data-urlencode".into(),
+        format!("redirect_uri={REDIRECT}"),
+        "--data-urlencode".into(),
+        format!("code_verifier={}", pkce.verifier()),
+        url(p, "/token"),
+    ])
+    .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    got.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ais_and_caf_flows_with_curl_through_the_proxy() {
+    let sandbox = sandbox().await;
+    let p = proxy(config_for(&sandbox, identity("rsa", "qwac"), identity("rsa", "qseal"))).await;
+    let env = Environment::Custom(format!("https://127.0.0.1:{}", sandbox.local_addr().port()));
+    let options = ClientOptions::new(Bank::Belfius, env, DEMO_CLIENT_ID, REDIRECT)
+        .with_extra_root(sandbox.server_ca().unwrap().clone())
+        .without_public_roots();
+    let psu = Client::new(identity("rsa", "qwac"), None, options).unwrap();
+    let bearer = |t: &str| vec!["-H".to_owned(), format!("Authorization: Bearer {t}")];
+    let common = || -> Vec<String> {
+        ["-H", &format!("Client-ID: {DEMO_CLIENT_ID}"), "-H", "Accept-Language: en"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+
+    // AIS: the account list.
+    let ais = token_through_proxy(&p, &psu, "AIS").await;
+    let mut args = common();
+    args.extend(bearer(&ais));
+    args.push(url(&p, "/accounts"));
+    let got = curl(args).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.body.contains("BE68539007547034"), "{}", got.body);
+    assert_eq!(got.header("x-psd2-proxy-sealed"), Some("none"));
+
+    // CAF: a funds confirmation.
+    let caf = token_through_proxy(&p, &psu, "CAF").await;
+    let request = FundsRequest::new("BE68539007547034", Amount::new("10.00", "EUR"));
+    let mut args = common();
+    args.extend(bearer(&caf));
+    args.extend(["-H".into(), "Content-Type: application/json".into()]);
+    args.extend(["--data-binary".into(), serde_json::to_string(&request).unwrap()]);
+    args.push(url(&p, "/funds-confirmations"));
+    let got = curl(args).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.json()["funds_available"].is_boolean(), "{}", got.body);
 
     p.shutdown().await.unwrap();
     sandbox.shutdown().await.unwrap();
