@@ -345,10 +345,7 @@ fn crl(a: CrlArgs) -> Result<ExitCode, CliError> {
 fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     use psd2_ca::serve::{CaServer, ServeOptions};
     let ca = open_ca(&a.dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::input(format!("tokio runtime: {e}")))?;
+    let rt = crate::common::server_runtime()?;
     rt.block_on(async {
         let mut interrupt = crate::common::Interrupt::listen()?;
         let server = CaServer::start(&ca, a.listen, ServeOptions::default())

@@ -118,6 +118,46 @@ impl psd2_eidas::SecretPrompt for TerminalPrompt {
     }
 }
 
+/// The TPP's identities of the bank-facing commands (`send`, `proxy`): `--qwac-key KEY [--qwac
+/// CERT] [--qseal-key KEY [--qseal CERT]]`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TppIdentityArgs {
+    /// QWAC certificate (chain, leaf first), for mTLS; optional when --qwac-key is a PKCS#12.
+    #[arg(long, value_name = "CERT")]
+    pub(crate) qwac: Option<String>,
+    /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) qwac_key: String,
+    /// QSealC certificate, for sealing (send: payment initiations, `pay`); optional when
+    /// --qseal-key is a PKCS#12.
+    #[arg(long, value_name = "CERT", requires = "qseal_key")]
+    pub(crate) qseal: Option<String>,
+    /// QSealC private key.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) qseal_key: Option<String>,
+}
+
+impl TppIdentityArgs {
+    /// The QWAC and, when given, the QSealC, unlocked with `secrets`.
+    pub(crate) fn load(&self, secrets: &Secrets) -> Result<(Identity, Option<Identity>), CliError> {
+        let load = |key: &str, cert: Option<&str>| -> Result<Identity, CliError> {
+            let cert: Option<KeyRef> = cert.map(str::parse).transpose()?;
+            Ok(Identity::load(&key.parse()?, cert.as_ref(), secrets)?)
+        };
+        let qwac = load(&self.qwac_key, self.qwac.as_deref())?;
+        let qseal = self.qseal_key.as_deref().map(|k| load(k, self.qseal.as_deref())).transpose()?;
+        Ok((qwac, qseal))
+    }
+}
+
+/// A multi-threaded tokio runtime for the serving commands (`sandbox`, `proxy`, `ca serve`).
+pub(crate) fn server_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::input(format!("tokio runtime: {e}")))
+}
+
 /// `--key KEY [--cert CERT]` plus the password source.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct KeyArgs {

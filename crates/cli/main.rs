@@ -25,6 +25,7 @@ mod hsm;
 mod httpsig;
 mod inspect;
 mod output;
+mod proxy;
 mod sandbox;
 mod send;
 
@@ -60,6 +61,9 @@ enum Command {
     Verify(httpsig::VerifyArgs),
     /// Run the embedded sandbox bank (Belfius-shaped, mTLS) on a local port until Ctrl-C.
     Sandbox(sandbox::Args),
+    /// An eIDAS egress proxy: plain HTTP from local callers, mTLS with the QWAC and sealing with
+    /// the QSealC towards the bank, the role gate before any upstream I/O; until Ctrl-C.
+    Proxy(Box<proxy::Args>),
     /// Call the bank (Belfius, Banx, a sandbox): consent, token, accounts, pay, funds, over mTLS.
     #[command(after_help = send::calls_help())]
     Send(Box<send::Args>),
@@ -96,6 +100,7 @@ fn try_main() -> Result<ExitCode, common::CliError> {
         Command::Sign(args) => httpsig::run_sign(args),
         Command::Verify(args) => httpsig::run_verify(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Proxy(args) => proxy::run(*args),
         Command::Send(args) => send::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(&args),
@@ -127,7 +132,8 @@ fn check_utf8_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<(),
 
 /// The crates whose events `-v` turns on; other crates (hyper, reqwest, …) stay at `warn`
 /// unless `RUST_LOG` says otherwise.
-const OUR_CRATES: [&str; 6] = ["psd2_sign", "psd2_eidas", "psd2_client", "psd2_httpsig", "psd2_ca", "psd2_sandbox"];
+const OUR_CRATES: [&str; 7] =
+    ["psd2_sign", "psd2_eidas", "psd2_client", "psd2_httpsig", "psd2_ca", "psd2_sandbox", "psd2_proxy"];
 
 /// Installs the stderr subscriber when `-v` or `RUST_LOG` asks for diagnostics; otherwise none,
 /// so that nothing is printed besides the usual output.

@@ -155,10 +155,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, CliError> {
         .map(|(id, c)| format!("{id} (QSealC {}, serial {})", c.qseal.subject().to_display(), c.qseal.serial_hex()))
         .collect();
     let faults = config.faults;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::input(format!("tokio runtime: {e}")))?;
+    let rt = crate::common::server_runtime()?;
     rt.block_on(async {
         let mut interrupt = Interrupt::listen()?;
         let sandbox =

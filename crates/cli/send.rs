@@ -14,12 +14,12 @@ use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token
 use psd2_client::{
     Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, RetryPolicy, Scope,
 };
-use psd2_eidas::{Identity, KeyRef, Secret};
+use psd2_eidas::Secret;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::common::{CliError, PasswordArgs};
+use crate::common::{CliError, PasswordArgs, TppIdentityArgs};
 use crate::output::outln;
 
 /// Environment variable holding the client secret.
@@ -47,19 +47,8 @@ pub(crate) struct Args {
     /// sandbox, live, or the base URL of a bank (e.g. the embedded sandbox, https://127.0.0.1:PORT).
     #[arg(long = "env", value_name = "sandbox|live|URL")]
     environment: String,
-    /// QWAC certificate (chain, leaf first), for mTLS; optional when --qwac-key is a PKCS#12.
-    #[arg(long, value_name = "CERT")]
-    qwac: Option<String>,
-    /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI.
-    #[arg(long, value_name = "KEY")]
-    qwac_key: String,
-    /// QSealC certificate, for sealing payment initiations (`pay`); optional when --qseal-key is a
-    /// PKCS#12.
-    #[arg(long, value_name = "CERT", requires = "qseal_key")]
-    qseal: Option<String>,
-    /// QSealC private key.
-    #[arg(long, value_name = "KEY")]
-    qseal_key: Option<String>,
+    #[command(flatten)]
+    identities: TppIdentityArgs,
     /// The client id from onboarding.
     #[arg(long, value_name = "ID")]
     client_id: String,
@@ -413,13 +402,7 @@ async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
     }
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
     let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
-    let secrets = args.password.secrets()?;
-    let load = |key: &str, cert: Option<&str>| -> Result<Identity, CliError> {
-        let cert: Option<KeyRef> = cert.map(str::parse).transpose()?;
-        Ok(Identity::load(&key.parse()?, cert.as_ref(), &secrets)?)
-    };
-    let qwac = load(&args.qwac_key, args.qwac.as_deref())?;
-    let qseal = args.qseal_key.as_deref().map(|k| load(k, args.qseal.as_deref())).transpose()?;
+    let (qwac, qseal) = args.identities.load(&args.password.secrets()?)?;
     let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
     for (call, version) in &args.api_versions {
         options = options.with_api_version(*call, version.clone());

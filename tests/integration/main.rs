@@ -10,6 +10,7 @@
 //! - [`cli_conventions`]: `completions`, `-v`/`RUST_LOG` diagnostics, silence by default;
 //! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
 //! - [`cli_sandbox`]: `sandbox` serving until SIGINT, talked to by curl over mTLS;
+//! - [`cli_proxy`]: `proxy` in front of `sandbox`, curl as the internal caller; SIGTERM stops it;
 //! - [`demo`]: `demo`, the whole AIS + PIS + CAF round trip;
 //! - [`hsm`]: PKCS#11 keys and certificates on a fresh SoftHSM2 token;
 //! - [`inspect`]: `inspect` reports, `--require-role`, bad input;
@@ -29,6 +30,7 @@ mod ca_serve;
 mod check;
 mod cli_conventions;
 mod cli_httpsig;
+mod cli_proxy;
 mod cli_sandbox;
 mod demo;
 mod hsm;
