@@ -26,7 +26,7 @@ pub(crate) struct Args {
     /// A signature profile (e.g. berlin-group): every request is sealed with it.
     #[arg(long, value_name = "PROFILE")]
     profile: Option<String>,
-    /// sandbox, live, or the upstream base URL (https://host[:port][/prefix]); with --profile a URL.
+    /// sandbox, live, or the upstream base URL (https://host, with an optional port and path prefix); with --profile a URL.
     #[arg(long = "env", value_name = "sandbox|live|URL")]
     environment: String,
     #[command(flatten)]

@@ -11,9 +11,21 @@ use crate::util::{bin, run, stderr, stdout};
 /// Inside the validity of every certificate used here.
 const NOW: &str = "2027-01-15T00:00:00Z";
 
-/// `check` with the committed rsa QWAC and QSealC unless `args` names others.
+/// An hour from now: inside the validity of certificates `ca issue` makes during the test (the
+/// committed PKI and the fixed-date fixtures use [`NOW`] instead).
+fn issued_now() -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// `check` at [`NOW`] with the given arguments.
 fn check(args: &[&str]) -> (i32, String) {
-    let o = run(&[&["check", "--now", NOW], args].concat());
+    check_at(NOW, args)
+}
+
+/// `check` at `now`.
+fn check_at(now: &str, args: &[&str]) -> (i32, String) {
+    let o = run(&[&["check", "--now", now], args].concat());
     assert!(o.status.code() == Some(0) || o.status.code() == Some(1), "{args:?}: {}", stderr(&o));
     assert_eq!(stderr(&o), "", "{args:?}");
     (o.status.code().unwrap(), stdout(&o))
@@ -176,6 +188,7 @@ const ORG: &str = "PSDBE-NBB-0999.888.777";
 #[test]
 fn test_ca_fixtures_roles_organisations_and_renewal() {
     let ca = Ca::new();
+    let now = issued_now();
     let anchor = ca.path("ca/ca.pem");
     let qwac = ca.issue("qwac", "qwac", ORG, "PSP_AI,PSP_PI", &["--days", "200"]);
     let seal_ai = ca.issue("qseal", "qseal-ai", ORG, "PSP_AI", &[]);
@@ -183,29 +196,30 @@ fn test_ca_fixtures_roles_organisations_and_renewal() {
     let (_, text) = openssl::output(&["x509", "-in", &ca.path("qseal-ai.pem"), "-noout", "-text"]);
     assert!(text.contains("PSP_AI") && !text.contains("PSP_PI"), "{text}");
 
-    let (code, out) = check(&["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "PIS"]);
+    let (code, out) = check_at(&now, &["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "PIS"]);
     assert_eq!(code, 1);
     assert_eq!(fails(&out), ["roles qseal:"]);
     assert!(line(&out, "roles", "qseal").contains("lacks PSP_PI (for PIS); it has PSP_AI"), "{out}");
-    let (code, out) = check(&["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "AIS"]);
+    let (code, out) = check_at(&now, &["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "AIS"]);
     assert_eq!(code, 0, "{out}");
     // CAF needs PSP_IC in the QWAC.
-    let (_, out) = check(&["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "ais,caf"]);
+    let (_, out) = check_at(&now, &["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &anchor, "--for", "ais,caf"]);
     assert_eq!(fails(&out), ["roles qwac:"]);
     assert!(line(&out, "roles", "qwac").contains("lacks PSP_IC (for CAF)"));
 
     // Another organisation in the QSealC.
     let other = ca.issue("qseal", "other", "PSDBE-NBB-0111.222.333", "PSP_AI,PSP_PI", &[]);
-    let (code, out) = check(&["--qwac", &qwac, "--qseal", &other, "--ca", &anchor, "--for", "AIS,PIS"]);
+    let (code, out) = check_at(&now, &["--qwac", &qwac, "--qseal", &other, "--ca", &anchor, "--for", "AIS,PIS"]);
     assert_eq!(code, 1);
     assert_eq!(fails(&out), ["organisation both:"]);
     assert!(line(&out, "organisation", "both").contains("PSDBE-NBB-0111.222.333"));
 
     // Without the anchor of this CA: the chain stops at its root, named.
-    let (_, out) = check(&["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &rsa("ca.pem"), "--for", "AIS"]);
+    let (_, out) = check_at(&now, &["--qwac", &qwac, "--qseal", &seal_ai, "--ca", &rsa("ca.pem"), "--for", "AIS"]);
     assert!(line(&out, "chain", "qwac").starts_with("FAIL"), "{out}");
     // The leaf alone: the issuing CA is missing, with its caIssuers URL (not fetched).
-    let (_, out) = check(&["--qwac", &ca.path("qwac.pem"), "--qseal", &seal_ai, "--ca", &anchor, "--for", "AIS"]);
+    let (_, out) =
+        check_at(&now, &["--qwac", &ca.path("qwac.pem"), "--qseal", &seal_ai, "--ca", &anchor, "--for", "AIS"]);
     let chain = line(&out, "chain", "qwac");
     let (_, aia) = openssl::output(&["x509", "-in", &ca.path("qwac.pem"), "-noout", "-ext", "authorityInfoAccess"]);
     let url = aia.lines().find_map(|l| l.trim().strip_prefix("CA Issuers - URI:")).unwrap();
@@ -219,7 +233,7 @@ fn test_ca_fixtures_roles_organisations_and_renewal() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     // Renewal: the committed QWAC by this CA's, narrower one.
-    let o = run(&["check", "--now", NOW, "--renewal", &qwac, "--current", &rsa("qwac-chain.pem")]);
+    let o = run(&["check", "--now", &now, "--renewal", &qwac, "--current", &rsa("qwac-chain.pem")]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert_eq!(fails(&out), ["roles both:"], "{out}");
@@ -229,7 +243,7 @@ fn test_ca_fixtures_roles_organisations_and_renewal() {
     assert!(line(&out, "validity", "new").starts_with("PASS"));
     // A renewal by the same CA with all the roles, in JSON.
     let same = ca.issue("qwac", "qwac2", ORG, "PSP_AI,PSP_PI", &["--days", "200"]);
-    let o = run(&["check", "--now", NOW, "--renewal", &same, "--current", &qwac, "--json"]);
+    let o = run(&["check", "--now", &now, "--renewal", &same, "--current", &qwac, "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["checks"].as_array().unwrap().iter().any(|c| c["id"] == "issuer" && c["status"] == "pass"));
@@ -265,7 +279,10 @@ fn openssl_made_qwacs_without_client_auth_and_2_qwacs_and_a_disagreeing_nca_fail
     assert!(t.contains("TLS Web Server Authentication") && !t.contains("Client Authentication"), "{t}");
     let (_, t) = openssl::output(&["x509", "-in", &leaf("two"), "-noout", "-text"]);
     assert!(t.contains("0.4.0.194115.1.0") && t.contains("Policy: 0.4.0.194112.1.6"), "{t}");
-    let (good, t) = openssl::output(&["verify", "-CAfile", &rsa("ca.pem"), "-untrusted", &nca, &leaf("nca")]);
+    let at = time::OffsetDateTime::parse(NOW, &time::format_description::well_known::Rfc3339).unwrap();
+    let at = at.unix_timestamp().to_string();
+    let (good, t) =
+        openssl::output(&["verify", "-attime", &at, "-CAfile", &rsa("ca.pem"), "-untrusted", &nca, &leaf("nca")]);
     assert!(good, "{t}");
 
     let seal = rsa("qseal-chain.pem");
@@ -308,8 +325,9 @@ fn a_pkcs11_key_is_checked_against_its_certificate() {
     let seal = ca.issue("qseal", "qseal", ORG, "PSP_AI,PSP_PI", &["--csr", &csr]);
     let (qwac, own_ca, rsa_ca) = (rsa("qwac-chain.pem"), ca.path("ca/ca.pem"), rsa("ca.pem"));
     let anchors = ["--ca", &own_ca, "--ca", &rsa_ca];
+    let now = issued_now();
     let args =
-        [&["check", "--now", NOW, "--qwac", &qwac, "--qseal", &seal, "--qseal-key", &uri][..], &anchors].concat();
+        [&["check", "--now", &now, "--qwac", &qwac, "--qseal", &seal, "--qseal-key", &uri][..], &anchors].concat();
     let o = bin().args(&args).env(psd2_eidas::PIN_ENV, softhsm::PIN).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(line(&stdout(&o), "key-match", "qseal").starts_with("PASS"), "{}", stdout(&o));
