@@ -220,15 +220,8 @@ fn revocation_checks(report: &mut preflight::Report, args: &Args, now: OffsetDat
     for path in &args.crl {
         let data = psd2_eidas::load::read_limited(path, 64 << 20, "CRL file")
             .map_err(|e| CliError::input(format!("--crl {}: {e}", path.display())))?;
-        let der = if psd2_eidas::pem::looks_like_pem(&data) {
-            psd2_eidas::pem::parse(&data)
-                .ok()
-                .and_then(|b| b.into_iter().find(|b| b.label == "X509 CRL"))
-                .map(|b| b.der.to_vec())
-                .ok_or_else(|| CliError::input(format!("--crl {}: no X509 CRL block", path.display())))?
-        } else {
-            data.to_vec()
-        };
+        let der = revocation::crl_der(&data)
+            .ok_or_else(|| CliError::input(format!("--crl {}: no X509 CRL block", path.display())))?;
         crls.push((path.display().to_string(), der));
     }
     let checker = RevocationChecker::new(args.revocation_timeout).map_err(|e| CliError::input(e.to_string()))?;

@@ -408,15 +408,8 @@ fn revocation(
     if let Some(path) = crl {
         let data = psd2_eidas::load::read_limited(path, 64 << 20, "CRL file")
             .map_err(|e| CliError::input(format!("--crl {}: {e}", path.display())))?;
-        let der = if data.starts_with(b"-----BEGIN") {
-            psd2_eidas::pem::parse(&data)
-                .ok()
-                .and_then(|blocks| blocks.into_iter().next())
-                .map(|b| b.der.to_vec())
-                .ok_or_else(|| CliError::input(format!("--crl {}: broken PEM", path.display())))?
-        } else {
-            data.to_vec()
-        };
+        let der = revocation::crl_der(&data)
+            .ok_or_else(|| CliError::input(format!("--crl {}: no X509 CRL block", path.display())))?;
         return revocation::check_crl(&der, cert, issuer, now, &format!("CRL {}", path.display())).map_err(fail);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

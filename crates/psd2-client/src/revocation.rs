@@ -435,18 +435,8 @@ impl RevocationChecker {
         let mut nonce = vec![0u8; 16];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Config("the system random generator failed".into()))?;
         let body = ocsp_request(cert, issuer, &nonce)?;
-        let resp = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/ocsp-request")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| err(&source, format!("no answer: {}", crate::client::chain(&e))))?;
-        if !resp.status().is_success() {
-            return Err(err(&source, format!("HTTP {}", resp.status().as_u16())));
-        }
-        let der = read_capped(resp, &source).await?;
+        let request = self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/ocsp-request").body(body);
+        let der = fetch(request, &source).await?;
         let v = check_ocsp_response(&der, cert, issuer, Some(&nonce), now, &source)?;
         self.remember(key, &v, now);
         Ok(v)
@@ -472,21 +462,8 @@ impl RevocationChecker {
         if let Some(v) = self.cached(&key, now) {
             return Ok(v);
         }
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| err(&source, format!("no answer: {}", crate::client::chain(&e))))?;
-        if !resp.status().is_success() {
-            return Err(err(&source, format!("HTTP {}", resp.status().as_u16())));
-        }
-        let der = read_capped(resp, &source).await?;
-        let der = if der.starts_with(b"-----BEGIN") {
-            pem_body(&der).ok_or_else(|| err(&source, "broken PEM"))?
-        } else {
-            der
-        };
+        let data = fetch(self.http.get(&url), &source).await?;
+        let der = crl_der(&data).ok_or_else(|| err(&source, "neither a DER CRL nor a PEM X509 CRL block"))?;
         let v = check_crl(&der, cert, issuer, now, &source)?;
         self.remember(key, &v, now);
         Ok(v)
@@ -498,26 +475,29 @@ impl RevocationChecker {
     /// certificates), to complete a chain that lacks its issuer.
     pub async fn ca_issuer(&self, url: &str) -> Result<Vec<Certificate>, Error> {
         let source = format!("caIssuers {url}");
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| err(&source, format!("no answer: {}", crate::client::chain(&e))))?;
-        if !resp.status().is_success() {
-            return Err(err(&source, format!("HTTP {}", resp.status().as_u16())));
-        }
-        let data = read_capped(resp, &source).await?;
+        let data = fetch(self.http.get(url), &source).await?;
         Certificate::from_pem_or_der(&data).map_err(|e| err(&source, e))
     }
 }
 
-/// The DER inside a PEM block.
-fn pem_body(pem: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let text = std::str::from_utf8(pem).ok()?;
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()
+/// The DER of a CRL given as DER, or as PEM with an `X509 CRL` block (files and URLs come in
+/// both forms); `None` for PEM without one.
+pub fn crl_der(data: &[u8]) -> Option<Vec<u8>> {
+    if !psd2_eidas::pem::looks_like_pem(data) {
+        return Some(data.to_vec());
+    }
+    let blocks = psd2_eidas::pem::parse(data).ok()?;
+    blocks.into_iter().find(|b| b.label == "X509 CRL").map(|b| b.der.to_vec())
+}
+
+/// Sends `request` and reads the whole answer (at most 10 MiB); no answer, or a status other
+/// than 2xx, is an error naming `source`.
+async fn fetch(request: reqwest::RequestBuilder, source: &str) -> Result<Vec<u8>, Error> {
+    let resp = request.send().await.map_err(|e| err(source, format!("no answer: {}", crate::client::chain(&e))))?;
+    if !resp.status().is_success() {
+        return Err(err(source, format!("HTTP {}", resp.status().as_u16())));
+    }
+    read_capped(resp, source).await
 }
 
 /// The body, at most 10 MiB (a CRL of a large CA is a few MiB).

@@ -66,15 +66,8 @@ fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
 fn read_crl(path: &std::path::Path) -> Result<CertificateRevocationListDer<'static>, Error> {
     let data = psd2_eidas::load::read_limited(path, 64 << 20, "CRL file")
         .map_err(|e| Error::Config(format!("CRL {}: {e}", path.display())))?;
-    let der = if psd2_eidas::pem::looks_like_pem(&data) {
-        psd2_eidas::pem::parse(&data)
-            .ok()
-            .and_then(|b| b.into_iter().find(|b| b.label == "X509 CRL"))
-            .map(|b| b.der.to_vec())
-            .ok_or_else(|| Error::Config(format!("CRL {}: no X509 CRL block", path.display())))?
-    } else {
-        data.to_vec()
-    };
+    let der = psd2_client::revocation::crl_der(&data)
+        .ok_or_else(|| Error::Config(format!("CRL {}: no X509 CRL block", path.display())))?;
     Ok(CertificateRevocationListDer::from(der))
 }
 
