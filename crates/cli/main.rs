@@ -90,7 +90,11 @@ fn main() -> ExitCode {
 fn try_main() -> Result<ExitCode, common::CliError> {
     check_utf8_args(std::env::args_os())?;
     let cli = Cli::parse();
-    init_diagnostics(cli.verbose);
+    let server_logs = match &cli.command {
+        Command::Proxy(args) if args.check.is_none() => Some(args.log_format),
+        _ => None,
+    };
+    init_diagnostics(cli.verbose, server_logs);
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Hsm(args) => hsm::run(args),
@@ -136,23 +140,38 @@ const OUR_CRATES: [&str; 7] =
     ["psd2_sign", "psd2_eidas", "psd2_client", "psd2_httpsig", "psd2_ca", "psd2_sandbox", "psd2_proxy"];
 
 /// Installs the stderr subscriber when `-v` or `RUST_LOG` asks for diagnostics; otherwise none,
-/// so that nothing is printed besides the usual output.
-fn init_diagnostics(verbose: u8) {
+/// so that nothing is printed besides the usual output. A server with request logs (`proxy`)
+/// always logs, at `info` unless `-v`/`RUST_LOG` say more, in its format.
+fn init_diagnostics(verbose: u8, server: Option<proxy::LogFormat>) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => directives,
         _ => {
-            let level = match verbose {
-                0 => return,
-                1 => "info",
-                2 => "debug",
+            let level = match (verbose, server) {
+                (0, None) => return,
+                // The request logs, and warnings of everything else.
+                (0, Some(_)) => "warn,psd2_proxy=info,psd2_sign=info",
+                (1, _) => "info",
+                (2, _) => "debug",
                 _ => "trace",
             };
+            if verbose == 0 {
+                return install(level, server);
+            }
             let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={level}")).collect();
             format!("warn,{}", ours.join(","))
         }
     };
+    install(&filter, server);
+}
+
+/// The stderr subscriber with `filter`, in the server's log format.
+fn install(filter: &str, server: Option<proxy::LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter);
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match server {
+        Some(proxy::LogFormat::Json) => builder.json().flatten_event(true).try_init(),
+        _ => builder.try_init(),
+    };
 }
 
 /// `psd2-sign ... | head` closes stdout early; `print!` then panics with a broken pipe. That is

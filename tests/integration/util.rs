@@ -46,6 +46,9 @@ pub(crate) fn spawn_server(
         let done = line.starts_with("Ctrl-C to stop");
         lines.push(line.trim_end().to_owned());
         if done {
+            // A server's logs (the proxy logs every request) must never fill the pipe and block it.
+            let mut err = child.stderr.take().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
             return (child, out, lines);
         }
     }

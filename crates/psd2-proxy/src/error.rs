@@ -1,19 +1,29 @@
-//! Errors of starting the proxy.
+//! Errors of configuring, starting and reloading the proxy.
 
 use std::net::SocketAddr;
 
-/// Why the proxy could not start.
+/// Why the proxy could not start or reload.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is not usable.
     #[error("proxy configuration: {0}")]
     Config(String),
-    /// The listen address is not a loopback address.
+    /// The configuration file is not valid: `file line N: message`.
+    #[error("{file}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    ConfigFile {
+        /// The file.
+        file: String,
+        /// The line, when the error is about one.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A plain-HTTP listen address that is not a loopback address.
     #[error(
-        "listen address {addr}: not a loopback address; the proxy seals requests in the TPP's name, so it listens \
-         in plain HTTP on loopback (127.0.0.1, ::1) only; TLS with client-certificate authentication of internal \
-         callers, needed for other addresses, is not implemented yet"
+        "listen address {addr}: plain HTTP is allowed on loopback addresses only (127.0.0.1, ::1); the proxy seals \
+         requests in the TPP's name, so any other address needs TLS with client-certificate authentication of the \
+         internal callers (a listener with certificate, key and client_ca)"
     )]
     NotLoopback {
         /// The refused address.
@@ -27,9 +37,12 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// The mTLS client configuration could not be built.
+    /// A TLS configuration (upstream client or listener) could not be built.
     #[error(transparent)]
     Tls(#[from] psd2_client::tls::Error),
+    /// A reload asked for other listeners than the running ones.
+    #[error("reload: the listeners changed ({0}); listeners change only with a restart")]
+    ListenersChanged(String),
     /// The server task failed.
     #[error("proxy task: {0}")]
     Task(String),

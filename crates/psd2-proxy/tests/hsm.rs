@@ -7,7 +7,7 @@ use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueReque
 use psd2_client::types::{Amount, PaymentRequest};
 use psd2_client::{Bank, BaseUrl, Pkce};
 use psd2_eidas::{Identity, Secret, Secrets};
-use psd2_proxy::{Mode, Proxy, ProxyConfig};
+use psd2_proxy::{Listener, Mode, Proxy, ProxyConfig, Route};
 use psd2_sandbox::{DEMO_CLIENT_ID, Sandbox, SandboxConfig, ServerIdentity};
 use psd2_test_support::certs::tpp_anchors;
 use psd2_test_support::softhsm;
@@ -54,11 +54,13 @@ async fn hsm_keys_do_the_mtls_and_the_seal() {
         .unwrap();
     let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let upstream = BaseUrl::parse(&format!("https://127.0.0.1:{}", sandbox.local_addr().port())).unwrap();
-    let config = ProxyConfig::new(upstream, Mode::Bank(Bank::Belfius), qwac)
+    let config = Route::new(upstream, Mode::Bank(Bank::Belfius), qwac)
         .with_qseal(qseal)
         .with_extra_root(sandbox.server_ca().unwrap().clone())
         .without_public_roots();
-    let proxy = Proxy::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = Proxy::start(ProxyConfig::new(Listener::plain("127.0.0.1:0".parse().unwrap())).with_route(config))
+        .await
+        .unwrap();
 
     let pkce = Pkce::generate().unwrap();
     let mut payment = PaymentRequest::new("BE71096123456769", "Payee", Amount::new("2.50", "EUR"));

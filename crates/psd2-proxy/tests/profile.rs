@@ -16,7 +16,7 @@ use psd2_client::BaseUrl;
 use psd2_eidas::Certificate;
 use psd2_httpsig::VerifyOptions;
 use psd2_httpsig::profile::Profile;
-use psd2_proxy::{Mode, Proxy, ProxyConfig};
+use psd2_proxy::{Listener, Mode, Proxy, ProxyConfig, Route};
 use psd2_test_support::certs::{certificate, identity, path};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -86,11 +86,13 @@ async fn berlin_group_route_seals_every_request() {
     let (port, server_ca, recorded) = recording_server().await;
     let profile = Profile::by_name("berlin-group").unwrap();
     let upstream = BaseUrl::parse(&format!("https://127.0.0.1:{port}/v1")).unwrap();
-    let config = ProxyConfig::new(upstream, Mode::Profile(profile), identity("rsa", "qwac"))
+    let config = Route::new(upstream, Mode::Profile(profile), identity("rsa", "qwac"))
         .with_qseal(identity("rsa", "qseal"))
         .with_extra_root(server_ca)
         .without_public_roots();
-    let proxy = Proxy::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let proxy = Proxy::start(ProxyConfig::new(Listener::plain("127.0.0.1:0".parse().unwrap())).with_route(config))
+        .await
+        .unwrap();
     let base = format!("http://{}", proxy.local_addr());
     // The caller speaks plain HTTP; reqwest (built without a TLS provider) still wants one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

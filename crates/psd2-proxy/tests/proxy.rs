@@ -11,7 +11,7 @@ use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueReque
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, BaseUrl, Client, ClientOptions, Environment, Pkce};
 use psd2_eidas::{Identity, Role, Secrets};
-use psd2_proxy::{Error, Mode, Proxy, ProxyConfig, ProxyHandle};
+use psd2_proxy::{Error, Listener, Mode, Proxy, ProxyConfig, ProxyHandle, Route};
 use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Faults, Sandbox, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs::{certificate, identity, tpp_anchors};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -25,16 +25,16 @@ async fn sandbox() -> SandboxHandle {
     Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 
-fn config_for(sandbox: &SandboxHandle, qwac: Identity, qseal: Identity) -> ProxyConfig {
+fn config_for(sandbox: &SandboxHandle, qwac: Identity, qseal: Identity) -> Route {
     let upstream = BaseUrl::parse(&format!("https://127.0.0.1:{}", sandbox.local_addr().port())).unwrap();
-    ProxyConfig::new(upstream, Mode::Bank(Bank::Belfius), qwac)
+    Route::new(upstream, Mode::Bank(Bank::Belfius), qwac)
         .with_qseal(qseal)
         .with_extra_root(sandbox.server_ca().unwrap().clone())
         .without_public_roots()
 }
 
-async fn proxy(config: ProxyConfig) -> ProxyHandle {
-    Proxy::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+async fn proxy(config: Route) -> ProxyHandle {
+    Proxy::start(ProxyConfig::new(Listener::plain("127.0.0.1:0".parse().unwrap())).with_route(config)).await.unwrap()
 }
 
 /// What curl got: status, headers (lower-case names), body.
@@ -171,7 +171,8 @@ async fn curl_through_the_proxy_reaches_the_sandbox() {
     assert_eq!(js["headers"]["content-type"], "application/json");
     assert!(js["signing_string"].is_string(), "{js}");
     // An unsealed call is not sealed at /v1/seal either.
-    let ask = serde_json::json!({ "method": "GET", "url": "https://bank.example/accounts", "headers": {} });
+    let accounts = format!("https://127.0.0.1:{}/accounts", sandbox.local_addr().port());
+    let ask = serde_json::json!({ "method": "GET", "url": accounts, "headers": {} });
     let got = curl(vec![
         "--data-binary".into(),
         ask.to_string(),
@@ -181,6 +182,10 @@ async fn curl_through_the_proxy_reaches_the_sandbox() {
     ])
     .await;
     assert_eq!((got.status, got.json()["error"].as_str()), (400, Some("invalid_request")), "{}", got.body);
+    // Nor a URL outside every route's upstream: the proxy seals for its banks only.
+    let ask = serde_json::json!({ "method": "POST", "url": "https://bank.example/payments/sepa-credit-transfers" });
+    let got = curl(vec!["--data-binary".into(), ask.to_string(), url(&p, "/v1/seal")]).await;
+    assert_eq!((got.status, got.json()["error"].as_str()), (404, Some("unknown_route")), "{}", got.body);
 
     p.shutdown().await.unwrap();
     sandbox.shutdown().await.unwrap();
@@ -312,7 +317,7 @@ async fn refusals() {
     let (qwac, qseal) = issue_with_roles(&dir.path().join("ca"), &[Role::AccountInformation]);
     let dead = dead_port();
     let upstream = BaseUrl::parse(&format!("https://127.0.0.1:{dead}")).unwrap();
-    let ai_only = proxy(ProxyConfig::new(upstream, Mode::Bank(Bank::Belfius), qwac).with_qseal(qseal)).await;
+    let ai_only = proxy(Route::new(upstream, Mode::Bank(Bank::Belfius), qwac).with_qseal(qseal)).await;
     let mut args = pkce_headers(&pkce);
     args.extend(["--data-binary".into(), "{}".into(), url(&ai_only, "/payments/sepa-credit-transfers")]);
     let got = curl(args).await;
@@ -355,12 +360,11 @@ async fn a_silent_upstream_is_a_504() {
 
 #[tokio::test]
 async fn a_non_loopback_listener_is_refused() {
-    let config = ProxyConfig::new(
-        BaseUrl::parse("https://127.0.0.1:1").unwrap(),
-        Mode::Bank(Bank::Belfius),
-        identity("rsa", "qwac"),
-    );
-    let e = Proxy::start(config, "0.0.0.0:0".parse().unwrap()).await.unwrap_err();
+    let config =
+        Route::new(BaseUrl::parse("https://127.0.0.1:1").unwrap(), Mode::Bank(Bank::Belfius), identity("rsa", "qwac"));
+    let e = Proxy::start(ProxyConfig::new(Listener::plain("0.0.0.0:0".parse().unwrap())).with_route(config))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotLoopback { .. }), "{e}");
     let msg = e.to_string();
     assert!(msg.contains("0.0.0.0:0") && msg.contains("client-certificate"), "{msg}");
@@ -369,12 +373,11 @@ async fn a_non_loopback_listener_is_refused() {
 #[tokio::test]
 async fn profile_mode_needs_a_qseal() {
     let profile = psd2_httpsig::profile::Profile::by_name("berlin-group").unwrap();
-    let config = ProxyConfig::new(
-        BaseUrl::parse("https://127.0.0.1:1").unwrap(),
-        Mode::Profile(profile),
-        identity("rsa", "qwac"),
-    );
-    let e = Proxy::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap_err();
+    let config =
+        Route::new(BaseUrl::parse("https://127.0.0.1:1").unwrap(), Mode::Profile(profile), identity("rsa", "qwac"));
+    let e = Proxy::start(ProxyConfig::new(Listener::plain("127.0.0.1:0".parse().unwrap())).with_route(config))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("QSealC"), "{e}");
 }
 
