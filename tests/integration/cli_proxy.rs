@@ -2,18 +2,31 @@
 //! internal caller without a certificate; SIGTERM stops it; a non-loopback listener is refused.
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{bin, spawn_server, stderr};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn port_after(lines: &[String], prefix: &str) -> u16 {
+/// The port at the end of the line starting with `prefix`.
+pub(crate) fn port_after(lines: &[String], prefix: &str) -> u16 {
     let l = lines.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {lines:?}"));
     l.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// `psd2-sign proxy --listen 127.0.0.1:0 MODE… --env ENV` with the QWAC and QSealC of these file
+/// prefixes (`P-chain.pem`, `P.key`) and `server_ca` trusted for the upstream.
+pub(crate) fn proxy_command(mode: &[&str], env: &str, qwac: &Path, qseal: &Path, server_ca: &Path) -> Command {
+    let with = |p: &Path, ext: &str| PathBuf::from(format!("{}{ext}", p.display()));
+    let mut cmd = bin();
+    cmd.args(["proxy", "--listen", "127.0.0.1:0"]).args(mode).args(["--env", env]);
+    cmd.arg("--qwac").arg(with(qwac, "-chain.pem")).arg("--qwac-key").arg(with(qwac, ".key"));
+    cmd.arg("--qseal").arg(with(qseal, "-chain.pem")).arg("--qseal-key").arg(with(qseal, ".key"));
+    cmd.arg("--ca").arg(server_ca);
+    cmd
 }
 
 #[test]
@@ -27,20 +40,8 @@ fn proxy_forwards_curl_to_the_sandbox_until_sigterm() {
     let sandbox_port = port_after(&lines, "sandbox bank listening on https://127.0.0.1:");
 
     let rsa = root().join("test-certs/rsa");
-    let mut proxy = bin();
-    proxy
-        .args(["proxy", "--listen", "127.0.0.1:0", "--bank", "belfius"])
-        .args(["--env", &format!("https://127.0.0.1:{sandbox_port}")])
-        .arg("--qwac")
-        .arg(rsa.join("qwac-chain.pem"))
-        .arg("--qwac-key")
-        .arg(rsa.join("qwac.key"))
-        .arg("--qseal")
-        .arg(rsa.join("qseal-chain.pem"))
-        .arg("--qseal-key")
-        .arg(rsa.join("qseal.key"))
-        .arg("--ca")
-        .arg(&server_ca);
+    let env = format!("https://127.0.0.1:{sandbox_port}");
+    let proxy = proxy_command(&["--bank", "belfius"], &env, &rsa.join("qwac"), &rsa.join("qseal"), &server_ca);
     let (mut proxy, mut pout, lines) = spawn_server(proxy, "proxy");
     let proxy_port = port_after(&lines, "proxy listening on http://127.0.0.1:");
 
