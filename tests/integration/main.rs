@@ -11,6 +11,9 @@
 //! - [`cli_httpsig`]: `sign` / `verify` for every profile, tampering, bad input;
 //! - [`cli_sandbox`]: `sandbox` serving until SIGINT, talked to by curl over mTLS;
 //! - [`cli_proxy`]: `proxy` in front of `sandbox`, curl as the internal caller; SIGTERM stops it;
+//!   a Berlin Group route to a recording server, checked by `verify` and `openssl dgst -verify`;
+//! - [`client_proxy`]: the library `Client` through `proxy` (in front of `sandbox`): the whole
+//!   AIS + PIS + CAF flow without certificates on the client, the proxy's role gate as an error;
 //! - [`demo`]: `demo`, the whole AIS + PIS + CAF round trip;
 //! - [`hsm`]: PKCS#11 keys and certificates on a fresh SoftHSM2 token;
 //! - [`inspect`]: `inspect` reports, `--require-role`, bad input;
@@ -32,6 +35,7 @@ mod cli_conventions;
 mod cli_httpsig;
 mod cli_proxy;
 mod cli_sandbox;
+mod client_proxy;
 mod demo;
 mod hsm;
 mod inspect;

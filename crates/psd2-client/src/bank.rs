@@ -151,6 +151,12 @@ impl BaseUrl {
         if parsed.scheme() != "https" {
             return Err(bad("must be https"));
         }
+        Self::from_url(parsed, bad)
+    }
+
+    /// An already parsed `http(s)://host[:port][/prefix]` (the scheme is the caller's check);
+    /// `bad` words a refusal.
+    pub(crate) fn from_url(parsed: reqwest::Url, bad: impl Fn(&str) -> Error) -> Result<Self, Error> {
         if parsed.host_str().is_none() {
             return Err(bad("no host"));
         }
@@ -161,6 +167,11 @@ impl BaseUrl {
         let mut origin = parsed;
         origin.set_path("");
         Ok(Self { origin, prefix })
+    }
+
+    /// `https` (or `http` for a loopback eIDAS proxy).
+    pub(crate) fn scheme(&self) -> &str {
+        self.origin.scheme()
     }
 
     /// The path prefix (`""` or e.g. `/sandbox/psd2`).

@@ -7,6 +7,9 @@
 //! Redirects are never followed: the SCA URL of a payment and the authorization code of the
 //! PSU step are read from `Location`.
 //!
+//! Through an eIDAS proxy ([`Client::through_proxy`]) the client holds no certificate: the
+//! proxy does the mTLS, seals and runs the role gate, and everything else stays the same.
+//!
 //! Diagnostics (`tracing`, target `psd2_client::client`): each call at info level with method,
 //! URL without its query, status and `Request-ID`, and the TLS version and server certificate of
 //! the connection at debug level. Never a header value, token, secret or body.
@@ -22,6 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::bank::{self, Auth, Bank, BaseUrl, Call, CallSpec, Environment, PaymentProduct, RoleNeed, Scope};
 use crate::error::{BankError, Error};
 use crate::pkce::Pkce;
+use crate::proxy::ProxyEndpoint;
 use crate::types::{
     AccountDetails, AccountList, ConsentUri, FundsConfirmation, FundsRequest, PaymentDetails, PaymentInitiation,
     PaymentStatus, Token, TransactionPage,
@@ -251,7 +255,17 @@ enum Failure {
     Sent(Error),
 }
 
-/// The client of the Belfius/Banx dedicated interface (and of the embedded sandbox).
+/// Who holds the certificates: this client, or the eIDAS proxy it goes through.
+#[derive(Debug, Clone)]
+enum Keys {
+    /// mTLS with the QWAC, seals with the QSealC, the role gate here.
+    Own { qwac: Certified, qseal: Option<Certified> },
+    /// The proxy does all three.
+    Proxy(ProxyEndpoint),
+}
+
+/// The client of the Belfius/Banx dedicated interface (and of the embedded sandbox), directly
+/// ([`Client::new`]) or through an eIDAS proxy ([`Client::through_proxy`]).
 ///
 /// ```no_run
 /// use psd2_client::{Bank, Client, ClientOptions, Environment, Pkce, Scope};
@@ -273,8 +287,7 @@ enum Failure {
 pub struct Client {
     http: reqwest::Client,
     base: BaseUrl,
-    qwac: Certified,
-    qseal: Option<Certified>,
+    keys: Keys,
     options: ClientOptions,
 }
 
@@ -283,12 +296,50 @@ impl Client {
     /// No I/O happens here.
     pub fn new(qwac: Identity, qseal: Option<Identity>, options: ClientOptions) -> Result<Self, Error> {
         let base = options.environment.base_url(options.bank)?;
-        let mut roots = crate::tls::roots(&options.extra_roots)?;
-        if options.public_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        // HTTP/1.1 only: reqwest sets no ALPN on a preconfigured config, and none is wanted.
-        let tls = crate::tls::client_config(&qwac, roots)?;
+        let tls = crate::tls::client_config(&qwac, roots(&options, &[])?)?;
+        let keys = Keys::Own { qwac: Certified::new(qwac), qseal: qseal.map(Certified::new) };
+        Self::build(base, tls, keys, options)
+    }
+
+    /// A client whose calls all go through an eIDAS egress proxy (`psd2-sign proxy` in bank mode
+    /// for `options.bank`), which holds the QWAC and the QSealC: the proxy does the mTLS with the
+    /// bank, seals the payment initiations and runs the role gate (its refusals are
+    /// [`Error::Proxy`], a missing role `role_missing`), so this client seals nothing and skips
+    /// its own gate. `Request-ID`, `Accept` versions, authentication, error recognition and
+    /// retries are as with [`Client::new`]; `options.environment` is not used (the proxy's
+    /// route decides the bank's URL), `options.extra_roots` and the public roots are trusted
+    /// for an `https://` proxy along with the endpoint's own CAs. The PSU's SCA step is the
+    /// PSU's, at the bank: [`psu_authorize`](Self::psu_authorize) needs a client with the QWAC.
+    /// No I/O happens here.
+    ///
+    /// ```no_run
+    /// use psd2_client::{Bank, Client, ClientOptions, Environment, Pkce, ProxyEndpoint, Scope};
+    /// use psd2_eidas::Secret;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// // `psd2-sign proxy --listen 127.0.0.1:8080 --bank belfius --env live --qwac … --qseal …`
+    /// let proxy = ProxyEndpoint::parse("http://127.0.0.1:8080")?;
+    /// let options = ClientOptions::new(Bank::Belfius, Environment::Live, "my-client-id", "https://tpp.example/cb")
+    ///     .with_client_secret(Secret::new("…"));
+    /// let client = Client::through_proxy(proxy, options)?;
+    /// let pkce = Pkce::generate()?;
+    /// let uris = client.consent_uris(Scope::Ais, &pkce).await?;
+    /// // The PSU consents at uris[0].consent_uri + "&state=…"; the bank redirects with ?code=…
+    /// # let code = "";
+    /// let token = client.token_from_code(code, pkce.verifier()).await?;
+    /// let accounts = client.accounts(&token.access_token).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn through_proxy(proxy: ProxyEndpoint, options: ClientOptions) -> Result<Self, Error> {
+        let roots = roots(&options, proxy.extra_roots())?;
+        let tls = match proxy.client_identity() {
+            Some(id) if !proxy.is_plain_http() => crate::tls::client_config(id, roots)?,
+            _ => crate::tls::server_auth_config(roots)?,
+        };
+        tracing::debug!(proxy = %proxy.url(), client_identity = proxy.client_identity().is_some(), "through an eIDAS proxy");
+        Self::build(proxy.url().clone(), tls, Keys::Proxy(proxy), options)
+    }
+
+    fn build(base: BaseUrl, tls: rustls::ClientConfig, keys: Keys, options: ClientOptions) -> Result<Self, Error> {
         tracing::debug!(
             extra_roots = options.extra_roots.len(),
             public_roots = options.public_roots,
@@ -298,6 +349,7 @@ impl Client {
         for ca in &options.extra_roots {
             tracing::debug!(subject = %ca.subject().to_display(), serial = %ca.serial_hex(), "trusted server CA");
         }
+        // HTTP/1.1 only: reqwest sets no ALPN on a preconfigured config, and none is wanted.
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             // The negotiated version and the server certificate, for the debug events only.
@@ -309,7 +361,15 @@ impl Client {
             .user_agent(concat!("psd2-sign/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {}", chain(&e))))?;
-        Ok(Self { http, base, qwac: Certified::new(qwac), qseal: qseal.map(Certified::new), options })
+        Ok(Self { http, base, keys, options })
+    }
+
+    /// The eIDAS proxy the calls go through ([`Client::through_proxy`]), if any.
+    pub fn proxy(&self) -> Option<&ProxyEndpoint> {
+        match &self.keys {
+            Keys::Proxy(p) => Some(p),
+            Keys::Own { .. } => None,
+        }
     }
 
     /// The base URL calls go to.
@@ -323,9 +383,13 @@ impl Client {
     }
 
     /// The role gate: whether the QWAC (and, for sealed calls, the QSealC) carries the role
-    /// `call` needs (`scope` for consent-uris). Every method runs it before any I/O.
+    /// `call` needs (`scope` for consent-uris). Every method runs it before any I/O. Through an
+    /// eIDAS proxy it passes: the proxy, which holds the certificates, runs it.
     pub fn check_roles(&self, call: Call, scope: Option<Scope>) -> Result<(), Error> {
         let spec = call.spec();
+        let Keys::Own { qwac, qseal } = &self.keys else {
+            return Ok(());
+        };
         let one;
         let need: &[Role] = match spec.qwac_role {
             RoleNeed::One(r) => {
@@ -344,12 +408,12 @@ impl Client {
         let valid = |which: &'static str, c: &Certified| {
             c.identity.certificate().check_valid_at(now).map_err(|e| Error::Config(format!("{which}: {e}")))
         };
-        valid("QWAC", &self.qwac)?;
+        valid("QWAC", qwac)?;
         if !need.is_empty() {
-            self.qwac.require("QWAC", need, spec.name)?;
+            qwac.require("QWAC", need, spec.name)?;
         }
         if spec.sealed {
-            let qseal = self.qseal.as_ref().ok_or_else(|| Error::Missing {
+            let qseal = qseal.as_ref().ok_or_else(|| Error::Missing {
                 call: spec.name,
                 what: "the request is sealed with a QSealC, and none was given".into(),
             })?;
@@ -461,7 +525,8 @@ impl Client {
     }
 
     /// `POST /payments/{product}` with the exact body bytes, sealed with the QSealC (`Signature`,
-    /// profile `belfius-pis`). Returns the payment id and the SCA URL (`Location`).
+    /// profile `belfius-pis`; through an eIDAS proxy the proxy seals). Returns the payment id and
+    /// the SCA URL (`Location`).
     pub async fn initiate_payment(
         &self,
         product: PaymentProduct,
@@ -537,6 +602,15 @@ impl Client {
 
     async fn psu_step(&self, sca_uri: &str, state: &str, wanted: &str) -> Result<String, Error> {
         let spec = Call::Sca.spec();
+        if let Keys::Proxy(_) = self.keys {
+            return Err(Error::Missing {
+                call: spec.name,
+                what: "the PSU's step is taken at the bank, not through the eIDAS proxy, and a sandbox's PSU \
+                       page wants the QWAC in mTLS, which this client does not hold: drive it with a \
+                       Client::new that has the QWAC"
+                    .into(),
+            });
+        }
         let mut url = reqwest::Url::parse(sca_uri)
             .map_err(|e| Error::BadResponse { call: spec.name, reason: format!("SCA URL {sca_uri:?}: {e}") })?;
         if url.scheme() != "https" {
@@ -631,6 +705,9 @@ impl Client {
         let status = answer.status;
         let expected = if spec.call == Call::Sca { status.is_redirection() } else { status.is_success() };
         if !expected {
+            if let Some(refusal) = self.proxy().and_then(|_| proxy_refusal(spec, &answer)) {
+                return Err(refusal);
+            }
             return Err(http_error(self.options.bank, spec, &answer));
         }
         match header(&answer.headers, bank::RESPONSE_ID) {
@@ -705,7 +782,7 @@ impl Client {
 
     /// Every header of a request, in order: `Request-ID`, `Accept`, `Accept-Language`,
     /// `Client-ID`, the call's authentication (Basic / Bearer / PKCE + `Redirect-URI`), and for a
-    /// body `Signature` (sealed calls) and `Content-Type`. Pure: no I/O.
+    /// body `Signature` (sealed calls, unless the proxy seals) and `Content-Type`. Pure: no I/O.
     fn headers(&self, out: &Outgoing<'_>, request_id: &str) -> Result<Vec<(&'static str, String)>, Error> {
         let spec = out.spec;
         let mut h: Vec<(&'static str, String)> = vec![(bank::REQUEST_ID, request_id.to_owned())];
@@ -755,43 +832,77 @@ impl Client {
             }
         }
         if let Some((content_type, body)) = &out.body {
-            if spec.sealed {
-                h.push((bank::SIGNATURE, self.seal(spec, &out.url, content_type, body)?));
+            if let (true, Keys::Own { qseal, .. }) = (spec.sealed, &self.keys) {
+                h.push((bank::SIGNATURE, seal(qseal.as_ref(), spec, &out.url, content_type, body)?));
             }
             h.push((CONTENT_TYPE.as_str(), (*content_type).to_owned()));
         }
         h.extend(out.extra.iter().cloned());
         Ok(h)
     }
+}
 
-    /// The `Signature` header of a sealed call (profile `belfius-pis`, QSealC key).
-    fn seal(&self, spec: &CallSpec, url: &reqwest::Url, content_type: &str, body: &[u8]) -> Result<String, Error> {
-        let qseal = self.qseal.as_ref().ok_or_else(|| Error::Missing {
-            call: spec.name,
-            what: "the request is sealed with a QSealC, and none was given".into(),
-        })?;
-        let seal_err = |source| Error::Seal { call: spec.name, source: Box::new(source) };
-        let mut req = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(url.as_str())
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(body.to_vec())
-            .map_err(|e| Error::Config(format!("{}: {e}", spec.name)))?;
-        let id = &qseal.identity;
-        psd2_httpsig::sign(
-            &psd2_httpsig::profile::BELFIUS_PIS,
-            &mut req,
-            id.signer().as_ref(),
-            Some(id.certificate()),
-            &psd2_httpsig::SignOptions::default(),
-        )
-        .map_err(seal_err)?;
-        req.headers()
-            .get(bank::SIGNATURE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Config(format!("{}: the signer added no Signature header", spec.name)))
+/// The `Signature` header of a sealed call (profile `belfius-pis`, QSealC key).
+fn seal(
+    qseal: Option<&Certified>,
+    spec: &CallSpec,
+    url: &reqwest::Url,
+    content_type: &str,
+    body: &[u8],
+) -> Result<String, Error> {
+    let qseal = qseal.ok_or_else(|| Error::Missing {
+        call: spec.name,
+        what: "the request is sealed with a QSealC, and none was given".into(),
+    })?;
+    let seal_err = |source| Error::Seal { call: spec.name, source: Box::new(source) };
+    let mut req = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(url.as_str())
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(body.to_vec())
+        .map_err(|e| Error::Config(format!("{}: {e}", spec.name)))?;
+    let id = &qseal.identity;
+    psd2_httpsig::sign(
+        &psd2_httpsig::profile::BELFIUS_PIS,
+        &mut req,
+        id.signer().as_ref(),
+        Some(id.certificate()),
+        &psd2_httpsig::SignOptions::default(),
+    )
+    .map_err(seal_err)?;
+    req.headers()
+        .get(bank::SIGNATURE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Config(format!("{}: the signer added no Signature header", spec.name)))
+}
+
+/// The server trust: the options' extra CAs, `more`, and the public roots unless turned off.
+fn roots(options: &ClientOptions, more: &[Certificate]) -> Result<rustls::RootCertStore, Error> {
+    let anchors: Vec<Certificate> = options.extra_roots.iter().chain(more).cloned().collect();
+    let mut roots = crate::tls::roots(&anchors)?;
+    if options.public_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    Ok(roots)
+}
+
+/// An eIDAS proxy's own answer (`{"error": code, "message": …}`, not the bank's
+/// `error_description` shape): its role gate, route, limits or upstream failures.
+fn proxy_refusal(spec: &CallSpec, answer: &Answer) -> Option<Error> {
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    let o = v.as_object()?;
+    if o.contains_key("error_description") || o.contains_key("error_code") {
+        return None;
+    }
+    let code = o.get("error")?.as_str()?;
+    let message = o.get("message")?.as_str()?;
+    Some(Error::Proxy {
+        call: spec.name,
+        status: answer.status.as_u16(),
+        code: code.to_owned(),
+        message: message.to_owned(),
+    })
 }
 
 /// The debug event of a connection: TLS version and the server's certificate.
@@ -1029,6 +1140,45 @@ mod tests {
         let out = Outgoing::new(Call::PaymentStatus.spec(), url(Call::PaymentStatus, Some("p1"), product));
         let h = c.headers(&out, "rid").unwrap();
         assert_eq!(names(&h), ["Request-ID", "accept", "accept-language", "Client-ID"]);
+    }
+
+    #[test]
+    fn through_a_proxy_nothing_is_sealed_and_the_gate_is_the_proxys() {
+        let options = ClientOptions::new(Bank::Belfius, Environment::Live, "cid", "https://tpp.example/cb");
+        let c = Client::through_proxy(ProxyEndpoint::parse("http://127.0.0.1:8080/belfius").unwrap(), options).unwrap();
+        assert_eq!(c.base_url().to_string(), "http://127.0.0.1:8080/belfius");
+        let product = Some(PaymentProduct::SepaCreditTransfers);
+        let url = c.url(Call::InitiatePayment, None, product).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/belfius/payments/sepa-credit-transfers");
+        c.check_roles(Call::InitiatePayment, None).unwrap();
+        let mut out = Outgoing::new(Call::InitiatePayment.spec(), url);
+        out.bearer = Some("PIS");
+        out.body = Some(("application/json", br#"{"a":1}"#.to_vec()));
+        let h = c.headers(&out, "rid").unwrap();
+        assert_eq!(
+            names(&h),
+            ["Request-ID", "accept", "accept-language", "Client-ID", "Redirect-URI", "authorization", "content-type"]
+        );
+
+        let answer = |status: u16, body: &str| Answer {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let spec = Call::InitiatePayment.spec();
+        let gate = r#"{"error":"role_missing","message":"initiate payment needs the PSD2 role PSP_PI on the QWAC, which has PSP_AI","role":"PSP_PI"}"#;
+        let e = proxy_refusal(spec, &answer(403, gate)).unwrap();
+        assert!(e.is_role_missing(), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "payment initiation: the eIDAS proxy answered HTTP 403 role_missing: initiate payment needs the PSD2 role \
+             PSP_PI on the QWAC, which has PSP_AI; nothing was sent to the bank"
+        );
+        let e = proxy_refusal(spec, &answer(504, r#"{"error":"upstream_timeout","message":"no answer"}"#)).unwrap();
+        assert!(!e.is_role_missing() && e.to_string().ends_with("upstream_timeout: no answer"), "{e}");
+        let bank = r#"{"error":"invalid_request","error_description":"bad","message":"x"}"#;
+        assert!(proxy_refusal(spec, &answer(400, bank)).is_none(), "the bank's shape is the bank's");
+        assert!(proxy_refusal(spec, &answer(502, "<html>")).is_none());
     }
 
     #[test]

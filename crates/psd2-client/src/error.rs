@@ -91,6 +91,22 @@ pub enum Error {
         /// The call.
         call: &'static str,
     },
+    /// The eIDAS proxy answered itself instead of forwarding the bank's answer
+    /// ([`Client::through_proxy`](crate::Client::through_proxy)): its role gate (`role_missing`,
+    /// the proxy's QWAC or QSealC lacks the call's PSD2 role), an unknown route, a body over its
+    /// limit (4xx: nothing was sent to the bank), or a bank it could not reach (502) or that did
+    /// not answer in time (504).
+    #[error("{call}: the eIDAS proxy answered HTTP {status} {code}: {message}{}", if *status < 500 { "; nothing was sent to the bank" } else { "" })]
+    Proxy {
+        /// The call.
+        call: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The proxy's error code (`role_missing`, `unknown_route`, `upstream_timeout`, …).
+        code: String,
+        /// The proxy's sentence.
+        message: String,
+    },
     /// The call needs something the client was not given (a QSealC, the client secret).
     #[error("{call}: {what}")]
     Missing {
@@ -172,8 +188,13 @@ impl Error {
         }
     }
 
-    /// Whether the error is a missing PSD2 role (the CLI exits 1 for it).
+    /// Whether the error is a missing PSD2 role, found by this client's gate or by the eIDAS
+    /// proxy's (the CLI exits 1 for it).
     pub fn is_role_missing(&self) -> bool {
-        matches!(self, Error::RoleMissing { .. })
+        match self {
+            Error::RoleMissing { .. } => true,
+            Error::Proxy { code, .. } => code == "role_missing",
+            _ => false,
+        }
     }
 }

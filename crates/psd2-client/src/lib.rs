@@ -13,6 +13,8 @@
 //!   does about each;
 //! - [`Client`]: the async bank client (consent, token, AIS, PIS sealed with the QSealC, CAF) with
 //!   the role gate before any I/O; [`types`]: the bodies;
+//! - [`ProxyEndpoint`]: the same client through an eIDAS egress proxy (`psd2-sign proxy`) that
+//!   holds the QWAC and QSealC ([`Client::through_proxy`]);
 //! - [`revocation`]: OCSP and CRL checks of a certificate, fetched and cached;
 //! - [`session`]: the OAuth session kept between calls (tokens, the pending PKCE verifier and
 //!   `state`, the last payment) in a private file, and the redirect callback.
@@ -23,6 +25,7 @@ mod bank_error;
 mod client;
 mod error;
 mod pkce;
+mod proxy;
 pub mod revocation;
 pub mod session;
 pub mod tls;
@@ -38,3 +41,4 @@ pub use bank_error::{Action, BankErrorKind};
 pub use client::{Client, ClientOptions, PisAuth, RetryPolicy};
 pub use error::{BankError, Error};
 pub use pkce::{PKCE_METHOD, Pkce, random_token, s256_challenge};
+pub use proxy::ProxyEndpoint;

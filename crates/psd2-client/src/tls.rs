@@ -132,6 +132,16 @@ pub fn client_config(identity: &Identity, roots: RootCertStore) -> Result<Client
         .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key))))
 }
 
+/// A rustls client configuration like [`client_config`]'s that presents no client certificate:
+/// server verification only (a client of an eIDAS proxy without an internal identity).
+pub(crate) fn server_auth_config(roots: RootCertStore) -> Result<ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// A root store holding exactly these trust anchors (e.g. the test CA, named explicitly).
 pub fn roots(anchors: &[psd2_eidas::Certificate]) -> Result<RootCertStore, Error> {
     let mut store = RootCertStore::empty();
