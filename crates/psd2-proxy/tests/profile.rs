@@ -156,3 +156,81 @@ async fn berlin_group_route_seals_every_request() {
 
     proxy.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_puts_a_renewed_qwac_in_use_while_requests_run() {
+    let (port, server_ca, recorded) = recording_server().await;
+    let profile = Profile::by_name("berlin-group").unwrap();
+    let upstream = BaseUrl::parse(&format!("https://127.0.0.1:{port}")).unwrap();
+    let route = |qwac: psd2_eidas::Identity| {
+        Route::new(upstream.clone(), Mode::Profile(profile), qwac)
+            .with_qseal(identity("rsa", "qseal"))
+            .with_extra_root(server_ca.clone())
+            .without_public_roots()
+    };
+    let listener = Listener::plain("127.0.0.1:0".parse().unwrap());
+    let proxy = Proxy::start(ProxyConfig::new(listener.clone()).with_route(route(identity("rsa", "qwac")))).await.unwrap();
+    let base = format!("http://{}", proxy.local_addr());
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    // The renewed QWAC: a new key and certificate from the same QWAC CA (openssl-made; fixed
+    // dates around any day the suite runs).
+    let dir = tempfile::tempdir().unwrap();
+    let config = psd2_test_support::fixtures::psd2_config("qwac");
+    let chain = psd2_test_support::fixtures::issue_by_test_ca(
+        dir.path(),
+        ("rsa", "qwac-ca"),
+        &config,
+        "renewed",
+        "rsa",
+        ("20250101000000Z", "20360101000000Z"),
+    );
+    let key: psd2_eidas::KeyRef = dir.path().join("renewed.key").display().to_string().parse().unwrap();
+    let cert: psd2_eidas::KeyRef = chain.display().to_string().parse().unwrap();
+    let renewed = psd2_eidas::Identity::load(&key, Some(&cert), &psd2_eidas::Secrets::none()).unwrap();
+    let (old, new) = (identity("rsa", "qwac").certificate().serial_hex(), renewed.certificate().serial_hex());
+    assert_ne!(old, new);
+
+    // Four callers on kept-alive connections, without pause, across the reload.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for _ in 0..4 {
+        let (stop, base) = (stop.clone(), base.clone());
+        callers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match http.post(format!("{base}/payments")).body("{}").send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("HTTP {}", r.status())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // A reload that changes the listeners is refused, and nothing changes.
+    let moved = ProxyConfig::new(Listener::plain("127.0.0.1:1".parse().unwrap())).with_route(route(renewed.clone()));
+    let e = proxy.reload(moved).unwrap_err();
+    assert!(e.to_string().contains("listeners change only with a restart"), "{e}");
+    proxy.reload(ProxyConfig::new(listener).with_route(route(renewed))).unwrap();
+    let reloaded_at = recorded.lock().unwrap().len();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut total = 0;
+    for c in callers {
+        let (ok, failed) = c.await.unwrap();
+        assert!(failed.is_empty(), "requests failed across the reload: {failed:?}");
+        total += ok;
+    }
+    let seen = recorded.lock().unwrap();
+    assert_eq!(seen.len(), total);
+    assert!(seen[..reloaded_at].iter().all(|(_, s)| *s == old));
+    // Requests under way at the reload finish with the old QWAC; every later one has the new.
+    let first_new = seen.iter().position(|(_, s)| *s == new).expect("the renewed QWAC never reached the bank");
+    assert!(seen[first_new..].iter().all(|(_, s)| *s == new), "the old QWAC came back after the reload");
+    assert!(first_new <= reloaded_at + 4 && seen.len() > first_new, "{first_new} {reloaded_at} {}", seen.len());
+    assert!(proxy.metrics().contains("psd2_proxy_reloads_total 1"));
+    proxy.shutdown().await.unwrap();
+}
