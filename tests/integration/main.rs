@@ -39,5 +39,6 @@ mod client_proxy;
 mod demo;
 mod hsm;
 mod inspect;
+mod proxy_config;
 mod send;
 mod util;

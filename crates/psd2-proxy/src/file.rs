@@ -208,7 +208,7 @@ impl ConfigFile {
                 return Err(self.err(format!("{at} ({addr}): TLS needs certificate, key and client_ca together")));
             }
             if !tls && !addr.ip().is_loopback() {
-                return Err(Error::NotLoopback { addr });
+                return Err(self.err(format!("{at}: {}", Error::NotLoopback { addr })));
             }
         }
         for (i, r) in self.raw.route.iter().enumerate() {

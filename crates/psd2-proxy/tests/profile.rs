@@ -169,7 +169,8 @@ async fn reload_puts_a_renewed_qwac_in_use_while_requests_run() {
             .without_public_roots()
     };
     let listener = Listener::plain("127.0.0.1:0".parse().unwrap());
-    let proxy = Proxy::start(ProxyConfig::new(listener.clone()).with_route(route(identity("rsa", "qwac")))).await.unwrap();
+    let proxy =
+        Proxy::start(ProxyConfig::new(listener.clone()).with_route(route(identity("rsa", "qwac")))).await.unwrap();
     let base = format!("http://{}", proxy.local_addr());
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
@@ -224,7 +225,7 @@ async fn reload_puts_a_renewed_qwac_in_use_while_requests_run() {
         assert!(failed.is_empty(), "requests failed across the reload: {failed:?}");
         total += ok;
     }
-    let seen = recorded.lock().unwrap();
+    let seen = recorded.lock().unwrap().clone();
     assert_eq!(seen.len(), total);
     assert!(seen[..reloaded_at].iter().all(|(_, s)| *s == old));
     // Requests under way at the reload finish with the old QWAC; every later one has the new.
