@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, ParsedPublicKey, UnparsedPublicKey, VerificationAlgorithm};
 
 use crate::Error;
 use crate::der::{self, Tlv, tag};
@@ -343,6 +343,63 @@ impl PublicKey {
         UnparsedPublicKey::new(scheme.verification(self.kind, legacy), self.raw())
             .verify(message, signature)
             .map_err(|_| Error::BadSignature)
+    }
+
+    /// The key parsed once for `scheme` under [`KeyPolicy::Strict`], for a verifier that checks
+    /// many signatures with it: [`verify_with`](Self::verify_with) parses the key (for RSA, the
+    /// modulus and its Montgomery form) on every call, a [`PreparedPublicKey`] does not.
+    /// Refused as `verify_with` refuses: [`Error::SchemeMismatch`], [`Error::WeakKey`], or
+    /// [`Error::UnsupportedKey`] when aws-lc-rs rejects the key.
+    ///
+    /// ```
+    /// use psd2_eidas::{FileKey, Signer, SignatureScheme};
+    /// let key = FileKey::generate_p256()?;
+    /// let prepared = key.public_key().prepare(SignatureScheme::EcdsaP256Sha256)?;
+    /// for msg in [&b"one"[..], b"two"] {
+    ///     prepared.verify(msg, &key.sign(SignatureScheme::EcdsaP256Sha256, msg)?)?;
+    /// }
+    /// assert!(prepared.verify(b"three", &key.sign(SignatureScheme::EcdsaP256Sha256, b"two")?).is_err());
+    /// # Ok::<(), psd2_eidas::Error>(())
+    /// ```
+    pub fn prepare(&self, scheme: SignatureScheme) -> Result<PreparedPublicKey, Error> {
+        if !scheme.fits(self.kind) {
+            return Err(Error::SchemeMismatch { scheme, key: self.kind });
+        }
+        if let KeyKind::Rsa { bits } = self.kind
+            && bits < 2048
+        {
+            return Err(Error::WeakKey { key: self.kind, minimum: "RSA 2048 bits" });
+        }
+        let key = ParsedPublicKey::new(scheme.verification(self.kind, false), self.raw())
+            .map_err(|e| Error::UnsupportedKey(format!("public key: refused for {scheme}: {e}")))?;
+        Ok(PreparedPublicKey { scheme, kind: self.kind, key })
+    }
+}
+
+/// A [`PublicKey`] parsed for one [`SignatureScheme`] ([`PublicKey::prepare`]): verifies with
+/// no per-call key parsing. `Send + Sync`; share it behind an `Arc`.
+pub struct PreparedPublicKey {
+    scheme: SignatureScheme,
+    kind: KeyKind,
+    key: ParsedPublicKey,
+}
+
+impl fmt::Debug for PreparedPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PreparedPublicKey({}, {})", self.kind, self.scheme)
+    }
+}
+
+impl PreparedPublicKey {
+    /// The scheme it verifies.
+    pub fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    /// Verifies `signature` (in the wire format of [`Signer`]) over `message`; a mismatch is
+    /// [`Error::BadSignature`], as with [`PublicKey::verify`].
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        self.key.verify_sig(message, signature).map_err(|_| Error::BadSignature)
     }
 }
 

@@ -44,6 +44,9 @@ pub use cert::Certificate;
 pub use error::{Error, Pkcs11Code};
 pub use file_key::{FileKey, KeyFormat};
 pub use identity::{Identity, KeyRef, open_certificates, open_signer, redact_pin};
-pub use key::{Curve, KeyKind, KeyPolicy, PublicKey, SignatureScheme, Signer, ecdsa_der_to_raw, ecdsa_raw_to_der};
+pub use key::{
+    Curve, KeyKind, KeyPolicy, PreparedPublicKey, PublicKey, SignatureScheme, Signer, ecdsa_der_to_raw,
+    ecdsa_raw_to_der,
+};
 pub use psd2::{OID_PSD2_STATEMENT, OrganizationIdentifier, Psd2Statement, Role, RoleEntry, check_nca_id};
 pub use secret::{MODULE_ENV, PASSWORD_ENV, PIN_ENV, Secret, SecretPrompt, Secrets};

@@ -61,6 +61,6 @@ pub use error::{Error, Result};
 pub use message::{Message, request_target};
 pub use sign::{SignOptions, Signed, certificate_header_value, key_id_for, sign};
 pub use verify::{
-    DEFAULT_SKEW, Freshness, Verified, VerifyOptions, check_issued_by, decode_certificate_header,
+    DEFAULT_SKEW, Freshness, Verified, Verifier, VerifyOptions, check_issued_by, decode_certificate_header,
     rebuilt_signing_string, verify,
 };

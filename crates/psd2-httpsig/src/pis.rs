@@ -8,10 +8,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-use psd2_eidas::{KeyKind, KeyPolicy, PublicKey, SignatureScheme, Signer};
+use psd2_eidas::{KeyKind, KeyPolicy, SignatureScheme, Signer};
 
 use crate::error::{Error, Result, malformed};
 use crate::profile::PisEncoding;
+use crate::verify::SigKey;
 
 /// The protected header.
 pub(crate) const HEADER_JSON: &str = r#"{"typ":"JWT","alg":"RS256"}"#;
@@ -51,7 +52,7 @@ pub(crate) fn sign(key: &dyn Signer, body: &[u8], encoding: PisEncoding) -> Resu
 }
 
 /// Verifies a header value against the body with the given key; returns the signing input.
-pub(crate) fn verify(value: &str, body: &[u8], key: &PublicKey, key_name: &str, policy: KeyPolicy) -> Result<String> {
+pub(crate) fn verify(value: &str, body: &[u8], key: &SigKey<'_>, policy: KeyPolicy) -> Result<String> {
     let parts: Vec<&str> = value.trim().split('.').collect();
     let [h, p, s] = parts.as_slice() else {
         return Err(malformed("Signature", format!("expected 3 dot-separated parts, found {}", parts.len())));
@@ -78,10 +79,10 @@ pub(crate) fn verify(value: &str, body: &[u8], key: &PublicKey, key_name: &str, 
         });
     }
     key.verify_with(policy, SignatureScheme::RsaPkcs1Sha256, input.as_bytes(), &sig).map_err(|e| {
-        crate::error::key_refused(e, "Signature", key_name, || Error::BadSignature {
+        crate::error::key_refused(e, "Signature", &key.describe(), || Error::BadSignature {
             header: "Signature".into(),
             algorithm: "RS256".into(),
-            certificate: key_name.to_owned(),
+            certificate: key.describe(),
         })
     })?;
     Ok(input)

@@ -8,8 +8,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::borrow::Cow;
+
 use psd2_eidas::qc::QcType;
-use psd2_eidas::{Certificate, KeyPolicy};
+use psd2_eidas::{Certificate, KeyKind, KeyPolicy, PreparedPublicKey, Role, SignatureScheme};
 use time::{Duration, OffsetDateTime};
 
 use crate::cavage::{self, SignatureParams};
@@ -124,25 +126,34 @@ fn describe(cert: &Certificate) -> String {
 /// Decodes a `TPP-Signature-Certificate` value: Base64 DER, PEM (one line or several), or
 /// Base64 of PEM text.
 pub fn decode_certificate_header(value: &str) -> Result<Certificate> {
+    parse_sent(&decode_certificate_der(value)?)
+}
+
+fn parse_sent(der: &[u8]) -> Result<Certificate> {
+    Certificate::from_der(der)
+        .map_err(|e| Error::BadCertificate { header: TPP_SIGNATURE_CERTIFICATE.into(), why: e.to_string() })
+}
+
+/// The DER of a `TPP-Signature-Certificate` value ([`decode_certificate_header`]), not parsed.
+fn decode_certificate_der(value: &str) -> Result<Vec<u8>> {
     let bad = |why: String| Error::BadCertificate { header: TPP_SIGNATURE_CERTIFICATE.into(), why };
     let v = value.trim();
-    let der = if v.contains("-----BEGIN") {
+    if v.contains("-----BEGIN") {
         let inner = v
             .split("-----")
             .filter(|p| !p.is_empty() && !p.starts_with("BEGIN") && !p.starts_with("END"))
             .collect::<String>();
         let b64: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
-        STANDARD.decode(b64).map_err(|_| bad("PEM body is not valid Base64".into()))?
+        STANDARD.decode(b64).map_err(|_| bad("PEM body is not valid Base64".into()))
     } else {
         let b64: String = v.chars().filter(|c| !c.is_whitespace()).collect();
         let bytes = STANDARD.decode(b64).map_err(|_| bad("not valid Base64".into()))?;
         if bytes.starts_with(b"-----BEGIN") {
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            return decode_certificate_header(&text);
+            return decode_certificate_der(&text);
         }
-        bytes
-    };
-    Certificate::from_der(&der).map_err(|e| bad(e.to_string()))
+        Ok(bytes)
+    }
 }
 
 /// The signer's certificate must be valid at the verifier's clock: checked after the signature
@@ -158,24 +169,31 @@ fn check_validity(msg: &Message<'_>, cert: &Certificate, opts: &VerifyOptions) -
     })
 }
 
-fn resolve_certificate(profile: &Profile, msg: &Message<'_>, opts: &VerifyOptions) -> Result<Certificate> {
+/// The certificate to verify with: `given` (a [`Verifier`]'s or `opts.certificate`) or the one
+/// sent in `TPP-Signature-Certificate`; with both, they must be the same (compared as DER, so a
+/// sent copy of the given certificate is not parsed again).
+fn resolve_certificate<'c>(
+    profile: &Profile,
+    msg: &Message<'_>,
+    given: Option<&'c Certificate>,
+) -> Result<Cow<'c, Certificate>> {
     let sent = match msg.single(TPP_SIGNATURE_CERTIFICATE)? {
-        Some(v) => Some(decode_certificate_header(&v)?),
+        Some(v) => Some(decode_certificate_der(&v)?),
         None => None,
     };
-    match (&opts.certificate, sent) {
+    match (given, sent) {
         (Some(given), Some(sent)) => {
-            if given.der() != sent.der() {
+            if given.der() != sent.as_slice() {
                 return Err(Error::CertificateMismatch {
                     header: TPP_SIGNATURE_CERTIFICATE.into(),
-                    sent: describe(&sent),
+                    sent: describe(&parse_sent(&sent)?),
                     expected: describe(given),
                 });
             }
-            Ok(sent)
+            Ok(Cow::Borrowed(given))
         }
-        (Some(given), None) => Ok(given.clone()),
-        (None, Some(sent)) => Ok(sent),
+        (Some(given), None) => Ok(Cow::Borrowed(given)),
+        (None, Some(sent)) => parse_sent(&sent).map(Cow::Owned),
         (None, None) => Err(Error::MissingCertificate(match profile.certificate_header {
             Some(_) => format!("the request has no {TPP_SIGNATURE_CERTIFICATE} header and no certificate was given"),
             None => format!("profile {} does not send the certificate: give it (--cert)", profile.name),
@@ -266,17 +284,26 @@ fn check_chain(cert: &Certificate, opts: &VerifyOptions) -> Result<Option<Certif
     check_issued_by(cert, &opts.intermediates, &opts.ca, opts.now).map(Some)
 }
 
-/// What the profile demands of the signer ([`SealRule`]); a CA certificate is always refused.
-/// Returns the warnings for what was accepted anyway.
-fn check_signer(profile: &Profile, cert: &Certificate, opts: &VerifyOptions) -> Result<Vec<String>> {
-    let refuse =
-        |why: String| Error::NotASealCertificate { certificate: describe(cert), profile: profile.name.into(), why };
-    if cert.parsed().map_err(|e| refuse(e.to_string()))?.is_ca() {
-        return Err(refuse(
-            "it is a CA certificate (basicConstraints CA:TRUE): a seal is made with an end-entity certificate".into(),
-        ));
+/// What [`check_signer`] needs to know of a certificate, read once per certificate: an `Err`
+/// (why) when the certificate or its qcStatements cannot be decoded.
+type SignerFacts = std::result::Result<SignerInfo, String>;
+
+/// The eIDAS view of a signer's certificate.
+#[derive(Debug, Clone)]
+struct SignerInfo {
+    /// basicConstraints CA:TRUE.
+    is_ca: bool,
+    /// What keeps it from being a PSD2 QSealC (empty: it is one).
+    problems: Vec<String>,
+    /// Its PSD2 roles.
+    roles: Vec<Role>,
+}
+
+fn signer_facts(cert: &Certificate) -> SignerFacts {
+    if cert.parsed().map_err(|e| e.to_string())?.is_ca() {
+        return Ok(SignerInfo { is_ca: true, problems: Vec::new(), roles: Vec::new() });
     }
-    let qc = cert.qc_statements().map_err(|e| refuse(e.to_string()))?.unwrap_or_default();
+    let qc = cert.qc_statements().map_err(|e| e.to_string())?.unwrap_or_default();
     let roles = qc.psd2.as_ref().map(|p| p.roles()).unwrap_or_default();
     let mut problems = Vec::new();
     if !qc.types.contains(&QcType::Eseal) {
@@ -291,14 +318,163 @@ fn check_signer(profile: &Profile, cert: &Certificate, opts: &VerifyOptions) -> 
     if roles.is_empty() {
         problems.push("it carries no PSD2 role (no ETSI TS 119 495 statement)".into());
     }
-    if problems.is_empty() {
+    Ok(SignerInfo { is_ca: false, problems, roles })
+}
+
+/// What the profile demands of the signer ([`SealRule`]); a CA certificate is always refused.
+/// Returns the warnings for what was accepted anyway.
+fn check_signer(
+    profile: &Profile,
+    cert: &Certificate,
+    facts: &SignerFacts,
+    opts: &VerifyOptions,
+) -> Result<Vec<String>> {
+    let refuse =
+        |why: String| Error::NotASealCertificate { certificate: describe(cert), profile: profile.name.into(), why };
+    let facts = facts.as_ref().map_err(|e| refuse(e.clone()))?;
+    if facts.is_ca {
+        return Err(refuse(
+            "it is a CA certificate (basicConstraints CA:TRUE): a seal is made with an end-entity certificate".into(),
+        ));
+    }
+    if facts.problems.is_empty() {
         return Ok(Vec::new());
     }
-    let why = problems.join("; ");
+    let why = facts.problems.join("; ");
     match profile.seal {
         SealRule::Psd2QSealC if !opts.dangerous_skip_eidas_checks => Err(refuse(why)),
         SealRule::Psd2QSealC => Ok(vec![format!("eIDAS checks skipped (dangerous): {why}")]),
         _ => Ok(vec![format!("{why}; a PSD2 bank refuses such a seal")]),
+    }
+}
+
+/// The certificate a signature is checked with, and its public key prepared per scheme when a
+/// [`Verifier`] holds it.
+pub(crate) struct SigKey<'a> {
+    pub(crate) cert: &'a Certificate,
+    prepared: &'a [PreparedPublicKey],
+}
+
+impl SigKey<'_> {
+    pub(crate) fn kind(&self) -> KeyKind {
+        self.cert.public_key().kind()
+    }
+
+    fn prepared(&self, scheme: SignatureScheme) -> Option<&PreparedPublicKey> {
+        self.prepared.iter().find(|p| p.scheme() == scheme)
+    }
+
+    /// [`PublicKey::verify_with`](psd2_eidas::PublicKey::verify_with), with the prepared key when
+    /// there is one (it exists only for keys [`KeyPolicy::Strict`] accepts, for which every
+    /// policy uses the same algorithm).
+    pub(crate) fn verify_with(
+        &self,
+        policy: KeyPolicy,
+        scheme: SignatureScheme,
+        message: &[u8],
+        signature: &[u8],
+    ) -> std::result::Result<(), psd2_eidas::Error> {
+        match self.prepared(scheme) {
+            Some(p) => p.verify(message, signature),
+            None => self.cert.public_key().verify_with(policy, scheme, message, signature),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        describe(self.cert)
+    }
+}
+
+/// A signer's certificate read once, for verifying many requests sealed with it: what a bank
+/// keeps per registered TPP. [`verify`] decodes the certificate's extensions (CA flag,
+/// qcStatements, PSD2 roles) and parses its public key on every call; a `Verifier` does that
+/// once, in [`new`](Self::new), and its [`verify`](Self::verify) is [`verify`] with
+/// `opts.certificate` set to this certificate, with the same checks and errors.
+///
+/// Cached: the decoded extensions and the public key parsed for each scheme it fits. Still
+/// checked on every request: everything about the request, the certificate's validity at
+/// `opts.now` and, with `opts.ca`, its path to a trusted CA. Revocation is not consulted (as by
+/// [`verify`]); a verifier that checks it does so per request, outside.
+///
+/// ```
+/// use psd2_httpsig::profile::Profile;
+/// use psd2_httpsig::{SignOptions, Verifier, VerifyOptions, sign};
+///
+/// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs/rsa");
+/// let key = psd2_eidas::load::load_key(format!("{dir}/qseal.key").as_ref(), None)?;
+/// let cert = psd2_eidas::load::load_certificates(format!("{dir}/qseal.pem").as_ref(), None)?.remove(0);
+/// // At registration: read the TPP's QSealC once.
+/// let verifier = Verifier::new(cert.clone());
+/// assert!(verifier.psd2_roles().contains(&psd2_eidas::Role::PaymentInitiation));
+///
+/// let profile = Profile::by_name("belfius-pis")?;
+/// for amount in ["1.00", "2.00"] {
+///     let mut req = http::Request::post("https://api.bank.example/payments/sepa-credit-transfers")
+///         .body(format!(r#"{{"instructed_amount":{{"currency":"EUR","amount":"{amount}"}}}}"#).into_bytes())?;
+///     sign(profile, &mut req, &key, Some(&cert), &SignOptions::default())?;
+///     // Per request: the same checks as psd2_httpsig::verify.
+///     let ok = verifier.verify(profile, &req, &VerifyOptions::default())?;
+///     assert_eq!(ok.certificate, cert);
+///     *req.body_mut() = b"{}".to_vec();
+///     assert!(verifier.verify(profile, &req, &VerifyOptions::default()).is_err());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Verifier {
+    certificate: Certificate,
+    facts: SignerFacts,
+    prepared: Vec<PreparedPublicKey>,
+}
+
+impl Verifier {
+    /// Reads `certificate` once. Never fails: what cannot be read (an undecodable qcStatements
+    /// extension, a key aws-lc-rs refuses) is refused by [`verify`](Self::verify) as
+    /// [`verify`] refuses it.
+    pub fn new(certificate: Certificate) -> Self {
+        let facts = signer_facts(&certificate);
+        let prepared = certificate
+            .public_key()
+            .schemes()
+            .into_iter()
+            .filter_map(|s| certificate.public_key().prepare(s).ok())
+            .collect();
+        Self { certificate, facts, prepared }
+    }
+
+    /// The certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// The PSD2 roles the certificate grants (as [`Certificate::psd2_roles`]); empty without a
+    /// PSD2 statement or when its qcStatements cannot be decoded.
+    pub fn psd2_roles(&self) -> &[Role] {
+        self.facts.as_ref().map(|f| f.roles.as_slice()).unwrap_or_default()
+    }
+
+    /// [`verify`] of `req` under `profile` with this certificate in place of
+    /// `opts.certificate` (which is ignored): a `TPP-Signature-Certificate` the request carries
+    /// must be this certificate.
+    pub fn verify<B: AsRef<[u8]>>(
+        &self,
+        profile: &Profile,
+        req: &http::Request<B>,
+        opts: &VerifyOptions,
+    ) -> Result<Verified> {
+        verify_message(profile, &Message::request(req), req.body().as_ref(), opts, Some(self))
+    }
+
+    /// [`verify`](Self::verify) of a request given as its [`Message`] view and body (e.g.
+    /// [`Message::from_parts`] of a server's request parts, without rebuilding the request).
+    pub fn verify_message(
+        &self,
+        profile: &Profile,
+        msg: &Message<'_>,
+        body: &[u8],
+        opts: &VerifyOptions,
+    ) -> Result<Verified> {
+        verify_message(profile, msg, body, opts, Some(self))
     }
 }
 
@@ -510,8 +686,38 @@ fn check_covered(profile: &Profile, msg: &Message<'_>, covered: &[String], heade
 /// at `opts.now`. The first failure is
 /// returned as its own [`Error`] variant naming the header and what mismatched.
 pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &VerifyOptions) -> Result<Verified> {
-    let msg = Message::request(req);
-    let body = req.body().as_ref();
+    verify_message(profile, &Message::request(req), req.body().as_ref(), opts, None)
+}
+
+/// The certificate to verify with and what is known of it: the [`Verifier`]'s, or resolved
+/// and read for this request.
+fn signer<'v>(
+    profile: &Profile,
+    msg: &Message<'_>,
+    opts: &'v VerifyOptions,
+    verifier: Option<&'v Verifier>,
+) -> Result<(Cow<'v, Certificate>, Cow<'v, SignerFacts>, &'v [PreparedPublicKey])> {
+    match verifier {
+        Some(v) => {
+            let cert = resolve_certificate(profile, msg, Some(&v.certificate))?;
+            Ok((cert, Cow::Borrowed(&v.facts), &v.prepared))
+        }
+        None => {
+            let cert = resolve_certificate(profile, msg, opts.certificate.as_ref())?;
+            let facts = signer_facts(&cert);
+            Ok((cert, Cow::Owned(facts), &[]))
+        }
+    }
+}
+
+fn verify_message(
+    profile: &Profile,
+    msg: &Message<'_>,
+    body: &[u8],
+    opts: &VerifyOptions,
+    verifier: Option<&Verifier>,
+) -> Result<Verified> {
+    let msg = *msg;
     let header = profile.signature_header();
     check_single_headers(profile, &msg)?;
     if profile.format == Format::BelfiusPis {
@@ -519,16 +725,16 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             header: "Signature".into(),
             why: "profile belfius-pis signs the body".into(),
         })?;
-        let cert = resolve_certificate(profile, &msg, opts)?;
-        let warnings = check_signer(profile, &cert, opts)?;
+        let (cert, facts, prepared) = signer(profile, &msg, opts, verifier)?;
+        let warnings = check_signer(profile, &cert, &facts, opts)?;
         let anchor = check_chain(&cert, opts)?;
-        let input = crate::pis::verify(&v, body, cert.public_key(), &describe(&cert), opts.key_policy)?;
+        let input = crate::pis::verify(&v, body, &SigKey { cert: &cert, prepared }, opts.key_policy)?;
         check_validity(&msg, &cert, opts)?;
         return Ok(Verified {
             signing_string: input,
             covered: Vec::new(),
             key_id: None,
-            certificate: cert,
+            certificate: cert.into_owned(),
             anchor,
             algorithm: "RS256".into(),
             digest_header: None,
@@ -545,8 +751,9 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             })?;
             let params = SignatureParams::parse(&v, header)?;
             let sig = params.signature_bytes(header)?;
-            let cert = resolve_certificate(profile, &msg, opts)?;
-            let mut warnings = check_signer(profile, &cert, opts)?;
+            let (cert, facts, prepared) = signer(profile, &msg, opts, verifier)?;
+            let key = SigKey { cert: &cert, prepared };
+            let mut warnings = check_signer(profile, &cert, &facts, opts)?;
             let anchor = check_chain(&cert, opts)?;
             check_key_id(profile, &params.key_id, &cert, header, opts)?;
             if opts.key_id.is_none() {
@@ -557,7 +764,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
             let scheme = cavage::scheme_for(params.algorithm.as_deref(), cert.public_key().kind(), header)?;
             let signing_string = cavage::signing_string(&msg, &covered, params.created, params.expires)?;
             let sig = cavage::decode_signature(scheme, sig);
-            cert.public_key().verify_with(opts.key_policy, scheme, signing_string.as_bytes(), &sig).map_err(|e| {
+            key.verify_with(opts.key_policy, scheme, signing_string.as_bytes(), &sig).map_err(|e| {
                 crate::error::key_refused(e, header, &describe(&cert), || Error::BadSignature {
                     header: header.into(),
                     algorithm: params.algorithm.clone().unwrap_or_else(|| scheme.name().into()),
@@ -577,7 +784,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 covered,
                 key_id: Some(params.key_id),
                 algorithm: params.algorithm.unwrap_or_else(|| cavage::algorithm_name(scheme).into()),
-                certificate: cert,
+                certificate: cert.into_owned(),
                 anchor,
                 digest_header,
                 freshness,
@@ -604,8 +811,9 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                     param: "a signature label".into(),
                 })?,
             };
-            let cert = resolve_certificate(profile, &msg, opts)?;
-            let warnings = check_signer(profile, &cert, opts)?;
+            let (cert, facts, prepared) = signer(profile, &msg, opts, verifier)?;
+            let key = SigKey { cert: &cert, prepared };
+            let warnings = check_signer(profile, &cert, &facts, opts)?;
             let anchor = check_chain(&cert, opts)?;
             let key_id = parsed.params.keyid()?.map(str::to_owned);
             match &key_id {
@@ -628,13 +836,20 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 None => Algorithm::for_key(cert.public_key().kind()),
             };
             let base = rfc9421::signature_base(&msg, &parsed.params)?;
-            rfc9421::verify_with(
-                opts.key_policy,
-                alg,
-                VerifyingKey::Public(cert.public_key()),
-                &base,
-                &parsed.signature,
-            )
+            match alg.scheme().and_then(|s| key.prepared(s)) {
+                Some(p) => p.verify(base.as_bytes(), &parsed.signature).map_err(|_| Error::BadSignature {
+                    header: String::new(),
+                    algorithm: String::new(),
+                    certificate: String::new(),
+                }),
+                None => rfc9421::verify_with(
+                    opts.key_policy,
+                    alg,
+                    VerifyingKey::Public(cert.public_key()),
+                    &base,
+                    &parsed.signature,
+                ),
+            }
             .map_err(|e| match e {
                 Error::BadSignature { .. } => Error::BadSignature {
                     header: rfc9421::SIGNATURE.into(),
@@ -659,7 +874,7 @@ pub fn verify<B: AsRef<[u8]>>(profile: &Profile, req: &http::Request<B>, opts: &
                 signing_string: base,
                 covered,
                 key_id,
-                certificate: cert,
+                certificate: cert.into_owned(),
                 anchor,
                 algorithm: alg.name().into(),
                 digest_header,

@@ -40,4 +40,5 @@ pub use config::{
 };
 pub use error::{ClientProblem, Error};
 pub use faults::{Faults, FaultsError};
+pub use pis::{PisSealCheck, SealRefused};
 pub use server::{Sandbox, SandboxHandle};

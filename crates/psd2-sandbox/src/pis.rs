@@ -3,9 +3,10 @@
 
 use http::header::LOCATION;
 use http::{HeaderValue, Response, StatusCode};
-use psd2_eidas::Role;
-use psd2_httpsig::VerifyOptions;
-use psd2_httpsig::profile::Profile;
+use psd2_eidas::{Certificate, Role};
+use psd2_httpsig::profile::BELFIUS_PIS;
+use psd2_httpsig::{Message, Verifier, VerifyOptions};
+use time::OffsetDateTime;
 
 use super::config::{RegisteredClient, format_cents, parse_cents};
 use super::error::{ApiError, PisCode};
@@ -16,20 +17,70 @@ use super::wire::{Body, Call, json};
 /// The payment products the sandbox knows.
 pub(crate) const PRODUCTS: [&str; 2] = ["sepa-credit-transfers", "instant-sepa-credit-transfers"];
 
-/// Verifies the `Signature` header with the registered QSealC (which must carry PSP_PI).
-fn check_signature(call: &Call<'_>, client: &RegisteredClient) -> Result<(), ApiError> {
-    if !client.qseal.psd2_roles().is_ok_and(|r| r.contains(&Role::PaymentInitiation)) {
-        return Err(ApiError::role_missing("the registered QSealC does not carry PSP_PI"));
+/// How the sandbox checks the Belfius PIS `Signature` of a payment initiation with a registered
+/// QSealC. The QSealC is read once ([`new`](Self::new), at start, for every registered client:
+/// its PSD2 roles, its eIDAS statements and its public key); each [`check`](Self::check) then
+/// verifies the request at the sandbox's clock, the certificate's validity window included.
+/// Public so that a benchmark measures the code the sandbox runs.
+///
+/// ```
+/// use psd2_sandbox::PisSealCheck;
+/// let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs/rsa/qseal.pem"))?;
+/// let check = PisSealCheck::new(psd2_eidas::Certificate::from_pem_or_der(&pem)?.remove(0));
+/// let (parts, body) = http::Request::post("/payments/sepa-credit-transfers").body(b"{}".to_vec())?.into_parts();
+/// let e = check.check(&parts, &body, time::OffsetDateTime::now_utc()).unwrap_err();
+/// assert!(e.to_string().contains("Signature"), "{e}"); // not sealed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PisSealCheck {
+    verifier: Verifier,
+}
+
+/// Why [`PisSealCheck::check`] refuses a payment initiation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealRefused {
+    /// The registered QSealC does not carry the PSP_PI role (403 `role_missing`).
+    #[error("the registered QSealC does not carry PSP_PI")]
+    RoleMissing,
+    /// The `Signature` header does not verify with the registered QSealC (400
+    /// `invalid_signature`).
+    #[error("{0}")]
+    InvalidSignature(#[from] psd2_httpsig::Error),
+}
+
+impl PisSealCheck {
+    /// Reads the registered QSealC once.
+    pub fn new(qseal: Certificate) -> Self {
+        Self { verifier: Verifier::new(qseal) }
     }
-    let profile =
-        Profile::by_name("belfius-pis").map_err(|e| internal(format!("profile belfius-pis unavailable: {e}")))?;
-    let mut req = http::Request::new(call.body.to_vec());
-    *req.method_mut() = call.parts.method.clone();
-    *req.uri_mut() = call.parts.uri.clone();
-    *req.headers_mut() = call.parts.headers.clone();
-    let opts = VerifyOptions { now: call.now(), certificate: Some(client.qseal.clone()), ..VerifyOptions::default() };
-    psd2_httpsig::verify(profile, &req, &opts).map_err(|e| ApiError::invalid_signature(e.to_string()))?;
-    Ok(())
+
+    /// Checks the PIS initiation `parts` + `body` at `now`: the QSealC carries PSP_PI and the
+    /// `belfius-pis` `Signature` verifies with it (and it is valid at `now`).
+    pub fn check(&self, parts: &http::request::Parts, body: &[u8], now: OffsetDateTime) -> Result<(), SealRefused> {
+        if !self.verifier.psd2_roles().contains(&Role::PaymentInitiation) {
+            return Err(SealRefused::RoleMissing);
+        }
+        let opts = VerifyOptions { now, ..VerifyOptions::default() };
+        let msg = Message::from_parts(&parts.method, &parts.uri, &parts.headers);
+        self.verifier.verify_message(&BELFIUS_PIS, &msg, body, &opts)?;
+        Ok(())
+    }
+}
+
+/// Verifies the `Signature` header with the registered QSealC (which must carry PSP_PI), read
+/// once at start.
+fn check_signature(call: &Call<'_>, client_id: &str, client: &RegisteredClient) -> Result<(), ApiError> {
+    let refused = |e: SealRefused| match e {
+        SealRefused::RoleMissing => ApiError::role_missing(e.to_string()),
+        SealRefused::InvalidSignature(_) => ApiError::invalid_signature(e.to_string()),
+    };
+    match call.shared.seal_check(client_id) {
+        Some(check) => check.check(call.parts, call.body, call.now()),
+        None => PisSealCheck::new(client.qseal.clone()).check(call.parts, call.body, call.now()),
+    }
+    .map_err(refused)
 }
 
 /// The text at `pointer`: 400 `MISSING_INPUT` when absent, `INVALID_INPUT` when not a
@@ -112,7 +163,7 @@ pub(crate) fn initiate(call: &Call<'_>, product: &str) -> Result<Response<Body>,
         let (c, r) = call.pkce()?;
         (Some(c), Some(r))
     };
-    check_signature(call, client)?;
+    check_signature(call, client_id, client)?;
     let body = call.json_body()?;
     let iban = text(&body, "/creditor_account/iban")?;
     if let Some(problem) = iban_problem(iban) {

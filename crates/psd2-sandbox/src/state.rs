@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 use super::config::{Account, SandboxConfig};
 use super::error::ApiError;
 use super::faults::Faults;
+use super::pis::PisSealCheck;
 
 /// Access-token lifetime (`expires_in`).
 pub(crate) const ACCESS_TTL: Duration = Duration::seconds(900);
@@ -182,6 +183,8 @@ pub(crate) struct Shared {
     id_header: String,
     state: Mutex<State>,
     faults: Mutex<Faults>,
+    /// The seal check of each registered client's QSealC, by client id: read once here.
+    seal_checks: HashMap<String, PisSealCheck>,
 }
 
 /// What a logical id names.
@@ -210,7 +213,14 @@ impl Shared {
             .map(|_| Ok(format!("{id_header}..{}.{}.{}", b64(12)?, b64(48)?, b64(16)?)))
             .collect::<Result<_, String>>()?;
         let faults = Mutex::new(config.faults);
-        Ok(Self { config, logical_ids, id_header, state: Mutex::new(State::default()), faults })
+        let seal_checks =
+            config.clients.iter().map(|(id, c)| (id.clone(), PisSealCheck::new(c.qseal.clone()))).collect();
+        Ok(Self { config, logical_ids, id_header, state: Mutex::new(State::default()), faults, seal_checks })
+    }
+
+    /// The seal check of registered client `client_id`.
+    pub(crate) fn seal_check(&self, client_id: &str) -> Option<&PisSealCheck> {
+        self.seal_checks.get(client_id)
     }
 
     /// The state, even after a panic in another handler (the data stays consistent per call).
