@@ -108,6 +108,9 @@ fn from_flags(args: &Args) -> Result<ProxyConfig, CliError> {
         }
         (None, None) => return Err(CliError::input("give --bank or --profile, or --config FILE")),
     };
+    // Refused before any key is opened (and any PIN asked).
+    let listener = Listener::plain(args.listen);
+    listener.validate().map_err(|e| CliError::input(format!("proxy: {e}")))?;
     let identities = crate::common::TppIdentityArgs {
         qwac: args.qwac.clone(),
         qwac_key: args.qwac_key.clone().unwrap_or_default(),
@@ -127,7 +130,7 @@ fn from_flags(args: &Args) -> Result<ProxyConfig, CliError> {
             route = route.with_extra_root(c);
         }
     }
-    Ok(ProxyConfig::new(Listener::plain(args.listen)).with_route(route).with_max_concurrent(args.max_concurrent))
+    Ok(ProxyConfig::new(listener).with_route(route).with_max_concurrent(args.max_concurrent))
 }
 
 /// The configuration: from the file, or from the flags; keys opened.

@@ -348,6 +348,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared, caller: Option<&str>) -
             );
             return resp;
         }
+        (_, path) if crate::RESERVED_PATHS.contains(&path) && path != "/v1/seal" => {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("use GET {path}: the proxy's own endpoints are never forwarded"),
+                json!({}),
+            );
+        }
         _ => {}
     }
     let method = req.method().clone();

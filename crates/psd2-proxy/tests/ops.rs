@@ -180,6 +180,10 @@ async fn routes_health_and_metrics() {
     let qwac_serial = identity("rsa", "qwac").certificate().serial_hex();
     assert!(js["identities"].as_array().unwrap().iter().any(|i| i["serial"] == qwac_serial.as_str()), "{js}");
 
+    // The proxy's own endpoints are never forwarded, whatever the method.
+    let r = http.post(format!("{base}/healthz")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 405);
+
     // Metrics in the Prometheus text format, checked line by line.
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
