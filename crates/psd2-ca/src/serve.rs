@@ -25,11 +25,11 @@ use base64::Engine as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use time::{Duration, OffsetDateTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::authority::CertificateAuthority;
@@ -174,46 +174,20 @@ impl CaServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else {
-                    // e.g. out of file descriptors: back off instead of spinning
-                    tokio::time::sleep(StdDuration::from_millis(50)).await;
-                    continue;
-                };
-                conns.spawn(connection(tcp, state.clone(), stopped.clone()));
-            }
-        }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    if tokio::time::timeout(GRACE, async { while conns.join_next().await.is_some() {} }).await.is_err() {
-        conns.abort_all();
-        while conns.join_next().await.is_some() {}
-    }
+async fn accept_loop(listener: TcpListener, state: Arc<State>, stopped: watch::Receiver<bool>) {
+    let on_connection = {
+        let stopped = stopped.clone();
+        move |tcp, _peer| connection(tcp, state.clone(), stopped.clone())
+    };
+    psd2_serve::accept_loop(listener, stopped, GRACE, on_connection).await;
 }
 
-async fn connection(tcp: tokio::net::TcpStream, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+async fn connection(tcp: tokio::net::TcpStream, state: Arc<State>, stopped: watch::Receiver<bool>) {
     let service = hyper::service::service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(req, state).await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(StdDuration::from_secs(30))
-        .serve_connection(TokioIo::new(tcp), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stopped.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    psd2_serve::serve_http1(TokioIo::new(tcp), service, stopped, std::future::pending()).await;
 }
 
 type Answer = Response<Full<Bytes>>;

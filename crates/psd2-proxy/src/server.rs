@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use psd2_eidas::{Identity, Role};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -233,28 +233,18 @@ impl Shared {
     }
 }
 
-async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else {
-                    // e.g. out of file descriptors: back off instead of spinning
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                conns.spawn(connection(tcp, peer, index, shared.clone(), stopped.clone()));
-            }
+async fn accept_loop(listener: TcpListener, index: usize, shared: Arc<Shared>, stopped: watch::Receiver<bool>) {
+    let grace = shared.drain_timeout;
+    let on_connection = {
+        let stopped = stopped.clone();
+        move |tcp: TcpStream, peer| {
+            let _ = tcp.set_nodelay(true);
+            connection(tcp, peer, index, shared.clone(), stopped.clone())
         }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    if tokio::time::timeout(shared.drain_timeout, async { while conns.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!(left = conns.len(), "drain time-out: cutting the remaining connections");
-        conns.abort_all();
-        while conns.join_next().await.is_some() {}
+    };
+    let cut = psd2_serve::accept_loop(listener, stopped, grace, on_connection).await;
+    if cut > 0 {
+        tracing::warn!(cut, "drain time-out: the remaining connections were cut");
     }
 }
 
@@ -303,7 +293,7 @@ async fn connection(
     }
 }
 
-async fn serve<I>(io: TokioIo<I>, caller: Option<Arc<str>>, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
+async fn serve<I>(io: TokioIo<I>, caller: Option<Arc<str>>, shared: Arc<Shared>, stopped: watch::Receiver<bool>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -312,18 +302,7 @@ where
         let caller = caller.clone();
         async move { Ok::<_, Infallible>(handle(req, &shared, caller.as_deref()).await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .serve_connection(io, service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stopped.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    psd2_serve::serve_http1(io, service, stopped, std::future::pending()).await;
 }
 
 /// Decrements the in-flight gauge when the request is answered.

@@ -9,12 +9,12 @@ use std::time::Duration;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use psd2_client::Bank;
 use psd2_eidas::Certificate;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::config::SandboxConfig;
 use super::error::{ApiError, Error};
@@ -131,36 +131,21 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else {
-                    // e.g. out of file descriptors: back off instead of spinning
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                conns.spawn(connection(tcp, acceptor.clone(), shared.clone(), stopped.clone(), port));
-            }
-        }
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    if tokio::time::timeout(GRACE, async { while conns.join_next().await.is_some() {} }).await.is_err() {
-        conns.abort_all();
-        while conns.join_next().await.is_some() {}
-    }
+    let on_connection = {
+        let stopped = stopped.clone();
+        move |tcp, _peer| connection(tcp, acceptor.clone(), shared.clone(), stopped.clone(), port)
+    };
+    psd2_serve::accept_loop(listener, stopped, GRACE, on_connection).await;
 }
 
 async fn connection(
     tcp: tokio::net::TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     port: u16,
 ) {
     if Faults::take(&mut shared.faults().drop_handshakes) {
@@ -192,20 +177,8 @@ async fn connection(
             }
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .serve_connection(TokioIo::new(tls), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        // dropping the connection closes it without an answer
-        () = lost.notified() => {}
-        _ = stopped.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    // Fault mode: dropping the connection closes it without an answer.
+    psd2_serve::serve_http1(TokioIo::new(tls), service, stopped, lost.notified()).await;
 }
 
 /// Answers one request; `None`: processed, but the answer is to be lost (fault mode).
