@@ -125,15 +125,16 @@ pub(crate) struct TppIdentityArgs {
     /// QWAC certificate (chain, leaf first), for mTLS; optional when --qwac-key is a PKCS#12.
     #[arg(long, value_name = "CERT")]
     pub(crate) qwac: Option<String>,
-    /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI.
-    #[arg(long, value_name = "KEY")]
-    pub(crate) qwac_key: String,
+    /// QWAC private key: a key file, a PKCS#12 file or a PKCS#11 URI (send: not with --proxy,
+    /// which holds the keys).
+    #[arg(long, value_name = "KEY", required_unless_present = "proxy", conflicts_with = "proxy")]
+    pub(crate) qwac_key: Option<String>,
     /// QSealC certificate, for sealing (send: payment initiations, `pay`); optional when
     /// --qseal-key is a PKCS#12.
     #[arg(long, value_name = "CERT", requires = "qseal_key")]
     pub(crate) qseal: Option<String>,
     /// QSealC private key.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "proxy")]
     pub(crate) qseal_key: Option<String>,
 }
 
@@ -144,7 +145,8 @@ impl TppIdentityArgs {
             let cert: Option<KeyRef> = cert.map(str::parse).transpose()?;
             Ok(Identity::load(&key.parse()?, cert.as_ref(), secrets)?)
         };
-        let qwac = load(&self.qwac_key, self.qwac.as_deref())?;
+        let key = self.qwac_key.as_deref().ok_or_else(|| CliError::input("give --qwac-key"))?;
+        let qwac = load(key, self.qwac.as_deref())?;
         let qseal = self.qseal_key.as_deref().map(|k| load(k, self.qseal.as_deref())).transpose()?;
         Ok((qwac, qseal))
     }

@@ -113,7 +113,7 @@ fn from_flags(args: &Args) -> Result<ProxyConfig, CliError> {
     listener.validate().map_err(|e| CliError::input(format!("proxy: {e}")))?;
     let identities = crate::common::TppIdentityArgs {
         qwac: args.qwac.clone(),
-        qwac_key: args.qwac_key.clone().unwrap_or_default(),
+        qwac_key: args.qwac_key.clone(),
         qseal: args.qseal.clone(),
         qseal_key: args.qseal_key.clone(),
     };

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use psd2_client::session::{self, Session};
 use psd2_client::types::{AccountRef, Amount, FundsRequest, PaymentRequest, Token};
 use psd2_client::{
-    Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, RetryPolicy, Scope,
+    Bank, BankErrorKind, CALLS, Call, Client, ClientOptions, Environment, PaymentProduct, PisAuth, ProxyEndpoint,
+    RetryPolicy, Scope,
 };
 use psd2_eidas::Secret;
 use serde::Serialize;
@@ -45,10 +46,24 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BANK")]
     bank: String,
     /// sandbox, live, or the base URL of a bank (e.g. the embedded sandbox, https://127.0.0.1:PORT).
-    #[arg(long = "env", value_name = "sandbox|live|URL")]
-    environment: String,
+    #[arg(long = "env", value_name = "sandbox|live|URL", required_unless_present = "proxy", conflicts_with = "proxy")]
+    environment: Option<String>,
     #[command(flatten)]
     identities: TppIdentityArgs,
+    /// Through an eIDAS proxy (`psd2-sign proxy`, bank route) that holds the QWAC and QSealC:
+    /// `http://127.0.0.1:PORT[/prefix]` (plain http to a loopback address only) or `https://…`;
+    /// no --env and no keys here.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// A CA trusted for an https --proxy (repeatable), e.g. the internal CA.
+    #[arg(long, value_name = "FILE", requires = "proxy")]
+    proxy_ca: Vec<PathBuf>,
+    /// The client certificate shown to an https --proxy (its listener authenticates callers).
+    #[arg(long, value_name = "CERT", requires_all = ["proxy", "proxy_key"])]
+    proxy_cert: Option<String>,
+    /// The key of --proxy-cert.
+    #[arg(long, value_name = "KEY", requires = "proxy_cert")]
+    proxy_key: Option<String>,
     /// The client id from onboarding.
     #[arg(long, value_name = "ID")]
     client_id: String,
@@ -401,8 +416,17 @@ async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
         .into());
     }
     let bank: Bank = args.bank.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
-    let env: Environment = args.environment.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?;
-    let (qwac, qseal) = args.identities.load(&args.password.secrets()?)?;
+    let env: Environment = match &args.environment {
+        Some(e) => e.parse().map_err(|e: psd2_client::Error| CliError::input(e.to_string()))?,
+        // Through a proxy, its route decides the bank's URL.
+        None => Environment::Live,
+    };
+    if args.proxy.is_some() && args.sca == Sca::Auto {
+        return Err(CliError::input(
+            "--sca auto performs the PSU's step at the bank, with the QWAC; through --proxy use --sca manual",
+        )
+        .into());
+    }
     let mut options = ClientOptions::new(bank, env, args.client_id.clone(), args.redirect_uri.clone());
     for (call, version) in &args.api_versions {
         options = options.with_api_version(*call, version.clone());
@@ -432,7 +456,26 @@ async fn run_async(args: Args) -> Result<serde_json::Value, Failed> {
         Some(p) => Session::load(p)?,
         None => Session::new(),
     };
-    let client = Client::new(qwac, qseal, options)?;
+    let client = match &args.proxy {
+        Some(url) => {
+            let mut endpoint = ProxyEndpoint::parse(url).map_err(|e| CliError::input(format!("--proxy: {e}")))?;
+            for ca in &args.proxy_ca {
+                for c in psd2_eidas::load::load_certificates(ca, None)? {
+                    endpoint = endpoint.with_extra_root(c);
+                }
+            }
+            if let (Some(cert), Some(key)) = (&args.proxy_cert, &args.proxy_key) {
+                let cert: psd2_eidas::KeyRef = cert.parse()?;
+                let identity = psd2_eidas::Identity::load(&key.parse()?, Some(&cert), &args.password.secrets()?)?;
+                endpoint = endpoint.with_client_identity(identity);
+            }
+            Client::through_proxy(endpoint, options)?
+        }
+        None => {
+            let (qwac, qseal) = args.identities.load(&args.password.secrets()?)?;
+            Client::new(qwac, qseal, options)?
+        }
+    };
     let mut ctx = Ctx {
         client,
         token_file: args.token_file,

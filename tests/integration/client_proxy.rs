@@ -188,3 +188,52 @@ fn plain_http_to_a_non_loopback_proxy_is_refused() {
     ProxyEndpoint::parse("https://proxy.internal:8443/belfius").unwrap();
     ProxyEndpoint::parse("http://[::1]:8080").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_goes_through_the_proxy_without_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_ca = dir.path().join("server-ca.pem");
+    let (_sandbox, sandbox_port) = sandbox(&server_ca);
+    let rsa = root().join("test-certs/rsa");
+    let (_proxy, proxy_port) = proxy(sandbox_port, &server_ca, &rsa.join("qwac"), &rsa.join("qseal"));
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, DEMO_CLIENT_SECRET).unwrap();
+    let tokens = dir.path().join("tokens.json");
+    let proxy_url = format!("http://127.0.0.1:{proxy_port}");
+    let send = |extra: &[&str], op: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["send", "--bank", "belfius", "--proxy", &proxy_url, "--client-id", DEMO_CLIENT_ID]);
+        cmd.args(["--redirect-uri", REDIRECT]).arg("--client-secret-file").arg(&secret);
+        cmd.arg("--token-file").arg(&tokens).args(extra).args(op);
+        cmd.output().unwrap()
+    };
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+
+    // CAF with no key on this side: consent, the PSU's step at the bank, token, funds.
+    let v = json(&send(&[], &["consent", "--scope", "CAF"]));
+    let state = v["state"].as_str().unwrap().to_owned();
+    let consent_uri = v["consent_uris"][0]["consent_uri"].as_str().unwrap().to_owned();
+    let code = psu(sandbox_port, &server_ca).psu_authorize(&consent_uri, &state).await.unwrap();
+    let callback = format!("{REDIRECT}?code={code}&state={state}");
+    assert_eq!(json(&send(&[], &["token", "--callback", &callback]))["scope"], "CAF");
+    let v = json(&send(&[], &["funds", "--iban", "BE68539007547034", "--amount", "12.34"]));
+    assert_eq!(v["funds_available"], true);
+
+    // Refused before any I/O, each in one line (exit 2).
+    let one_line = |o: std::process::Output, needle: &str| {
+        let err = stderr(&o);
+        assert_eq!((o.status.code(), err.trim_end().lines().count()), (Some(2), 1), "{err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+    };
+    one_line(send(&["--sca", "auto"], &["consent"]), "through --proxy use --sca manual");
+    let mut cmd = bin();
+    cmd.args(["send", "--bank", "belfius", "--proxy", "http://10.1.2.3:8080", "--client-id", "x", "consent"]);
+    one_line(cmd.output().unwrap(), "loopback");
+    // Keys and a proxy together: clap's usage error.
+    let o = send(&["--qwac-key", "k.pem"], &["consent"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'--proxy <URL>' cannot be used with '--qwac-key <KEY>'"), "{}", stderr(&o));
+}
