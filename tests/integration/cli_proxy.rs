@@ -111,30 +111,9 @@ impl Recorded {
 /// 200 `{"ok":true}`.
 fn recording_server(server_ca: &std::path::Path) -> (u16, std::sync::mpsc::Receiver<Recorded>) {
     use std::io::{BufRead as _, BufReader, Write as _};
-    use std::sync::Arc;
 
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-    let ca = psd2_ca::ServerCa::generate("recording bank test CA").unwrap();
-    let server = ca.issue(&[], &["127.0.0.1".parse().unwrap()]).unwrap();
-    std::fs::write(server_ca, ca.certificate().to_pem()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in psd2_eidas::load::load_certificates(&root().join("test-certs/rsa/ca.pem"), None).unwrap() {
-        roots.add(CertificateDer::from(c.der().to_vec())).unwrap();
-    }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![CertificateDer::from(server.chain[0].der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.pkcs8_key.to_vec())),
-        )
-        .unwrap();
-    let config = Arc::new(config);
+    let (config, ca) = psd2_test_support::pki::bank_server_config();
+    std::fs::write(server_ca, ca.to_pem()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();

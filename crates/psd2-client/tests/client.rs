@@ -14,6 +14,7 @@ use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueReque
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, Client, ClientOptions, Environment, Error, PaymentProduct, PisAuth, Pkce, Scope};
 use psd2_eidas::{Certificate, Identity, Role, Secret, Secrets};
+use psd2_test_support::pki::issue_with_roles;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test-certs");
@@ -439,30 +440,6 @@ async fn transport_failures_are_explained() {
     let e = Client::new(identity("rsa", "qwac"), None, opts).unwrap().accounts("AT").await.unwrap_err();
     assert!(e.to_string().contains("no connection within 1 s (connect time-out): the host does not answer"), "{e}");
     drop(silent);
-}
-
-/// A QWAC (and QSealC) from a fresh test CA with only the given roles.
-fn issue_with_roles(dir: &std::path::Path, roles: &[Role]) -> (Identity, Identity) {
-    let ca =
-        CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::Rsa2048, ..Default::default() }).unwrap();
-    let tpp = Psd2Subject { roles: roles.to_vec(), ..Psd2Subject::example() };
-    let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
-    qwac.ev = EvSubject::example();
-    let qseal = IssueRequest::new(CertKind::Qseal, tpp);
-    let mut out = Vec::new();
-    for (name, req) in [("qwac", qwac), ("qseal", qseal)] {
-        ca.issue(&req).unwrap().write(&dir.join(name)).unwrap();
-        out.push(
-            Identity::load(
-                &dir.join(format!("{name}.key")).to_str().unwrap().parse().unwrap(),
-                Some(&dir.join(format!("{name}-chain.pem")).to_str().unwrap().parse().unwrap()),
-                &Secrets::none(),
-            )
-            .unwrap(),
-        );
-    }
-    let qseal = out.pop().unwrap();
-    (out.pop().unwrap(), qseal)
 }
 
 /// An address where nothing listens.

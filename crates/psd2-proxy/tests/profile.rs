@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -18,7 +17,6 @@ use psd2_httpsig::VerifyOptions;
 use psd2_httpsig::profile::Profile;
 use psd2_proxy::{Listener, Mode, Proxy, ProxyConfig, Route};
 use psd2_test_support::certs::{certificate, identity, path};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// What the recording server received, and the serial of the client certificate it saw.
 type Recorded = Arc<Mutex<Vec<(http::Request<Vec<u8>>, String)>>>;
@@ -26,22 +24,8 @@ type Recorded = Arc<Mutex<Vec<(http::Request<Vec<u8>>, String)>>>;
 /// An HTTPS server on 127.0.0.1 requiring a client certificate of the RSA test PKI; records
 /// every request, answers 200 `{"ok":true}`. Returns its port, its CA and the record.
 async fn recording_server() -> (u16, Certificate, Recorded) {
-    let ca = psd2_ca::ServerCa::generate("recording bank test CA").unwrap();
-    let server = ca.issue(&[], &[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let roots = psd2_client::tls::roots(&[certificate("rsa", "ca.pem")]).unwrap();
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![CertificateDer::from(server.chain[0].der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.pkcs8_key.to_vec())),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (config, server_ca) = psd2_test_support::pki::bank_server_config();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let recorded: Recorded = Arc::default();
@@ -67,7 +51,7 @@ async fn recording_server() -> (u16, Certificate, Recorded) {
             });
         }
     });
-    (port, ca.certificate().clone(), recorded)
+    (port, server_ca, recorded)
 }
 
 /// How a bank checks a Berlin Group seal: digest, signature, the QSealC chain to the test root.

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use psd2_ca::{CertKind, CertificateAuthority, EvSubject, InitOptions, IssueRequest, KeyType, Psd2Subject};
 use psd2_client::types::{Amount, FundsRequest, PaymentRequest};
 use psd2_client::{Bank, BaseUrl, Client, ClientOptions, Environment, Pkce};
-use psd2_eidas::{Identity, Role, Secrets};
+use psd2_eidas::{Identity, Role};
 use psd2_proxy::{Error, Listener, Mode, Proxy, ProxyConfig, ProxyHandle, Route};
 use psd2_sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Faults, Sandbox, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs::{certificate, identity, tpp_anchors};
+use psd2_test_support::pki::issue_with_roles;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const REDIRECT: &str = "https://tpp.example.com/callback";
@@ -379,30 +379,6 @@ async fn profile_mode_needs_a_qseal() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("QSealC"), "{e}");
-}
-
-/// A QWAC and a QSealC with only `roles`, from a fresh CA.
-fn issue_with_roles(dir: &std::path::Path, roles: &[Role]) -> (Identity, Identity) {
-    let ca =
-        CertificateAuthority::init(dir, &InitOptions { key_type: KeyType::Rsa2048, ..Default::default() }).unwrap();
-    let tpp = Psd2Subject { roles: roles.to_vec(), ..Psd2Subject::example() };
-    let mut qwac = IssueRequest::new(CertKind::Qwac, tpp.clone());
-    qwac.ev = EvSubject::example();
-    let qseal = IssueRequest::new(CertKind::Qseal, tpp);
-    let mut out = Vec::new();
-    for (name, req) in [("qwac", qwac), ("qseal", qseal)] {
-        ca.issue(&req).unwrap().write(&dir.join(name)).unwrap();
-        out.push(
-            Identity::load(
-                &dir.join(format!("{name}.key")).to_str().unwrap().parse().unwrap(),
-                Some(&dir.join(format!("{name}-chain.pem")).to_str().unwrap().parse().unwrap()),
-                &Secrets::none(),
-            )
-            .unwrap(),
-        );
-    }
-    let qseal = out.pop().unwrap();
-    (out.pop().unwrap(), qseal)
 }
 
 /// A port where nothing listens.
