@@ -103,11 +103,8 @@ pub(crate) async fn route(
         let why = "absolute-URI request targets are not served: send the path only (GET /accounts)";
         return (refuse(StatusCode::BAD_REQUEST, "absolute_uri_refused", why.into(), json!({})), String::new());
     }
+    // The server answered any other method on the proxy's own paths.
     if req.uri().path() == "/v1/seal" {
-        if req.method() != Method::POST {
-            let r = refuse(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST /v1/seal".into(), json!({}));
-            return (r, String::new());
-        }
         return seal_endpoint(req, generation, metrics).await;
     }
     let Some((index, below)) = generation.config.route_of(req.uri().path()) else {

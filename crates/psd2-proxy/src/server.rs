@@ -327,11 +327,13 @@ async fn handle(req: Request<Incoming>, shared: &Shared, caller: Option<&str>) -
             );
             return resp;
         }
-        (_, path) if crate::RESERVED_PATHS.contains(&path) && path != "/v1/seal" => {
+        (&Method::POST, "/v1/seal") => {}
+        (_, path) if crate::RESERVED_PATHS.contains(&path) => {
+            let method = if path == "/v1/seal" { "POST" } else { "GET" };
             return refuse(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("use GET {path}: the proxy's own endpoints are never forwarded"),
+                format!("use {method} {path}: the proxy's own endpoints are never forwarded"),
                 json!({}),
             );
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use psd2_client::{Bank, BaseUrl, Pkce};
 use psd2_eidas::{Identity, KeyRef, Secrets};
-use psd2_proxy::{Listener, Mode, Proxy, ProxyConfig, ProxyHandle, Route};
+use psd2_proxy::{Listener, Mode, Proxy, ProxyConfig, Route};
 use psd2_sandbox::{DEMO_CLIENT_ID, Faults, Sandbox, SandboxHandle, ServerIdentity};
 use psd2_test_support::certs::{certificate, identity, tpp_anchors};
 
@@ -183,6 +183,9 @@ async fn routes_health_and_metrics() {
     // The proxy's own endpoints are never forwarded, whatever the method.
     let r = http.post(format!("{base}/healthz")).body("x").send().await.unwrap();
     assert_eq!(r.status(), 405);
+    let r = http.get(format!("{base}/v1/seal")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(json(r).await["message"].as_str().unwrap().starts_with("use POST /v1/seal"));
 
     // Metrics in the Prometheus text format, checked line by line.
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
@@ -246,10 +249,4 @@ async fn over_the_concurrency_limit_is_a_503_and_shutdown_drains() {
     stopping.await.unwrap().unwrap();
     sandbox.set_faults(Faults::none());
     sandbox.shutdown().await.unwrap();
-}
-
-/// The proxy's handle is usable from another task (a signal handler).
-#[allow(dead_code)]
-fn handle_is_send(h: ProxyHandle) -> impl Send {
-    h
 }

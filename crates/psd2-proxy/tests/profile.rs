@@ -179,13 +179,13 @@ async fn reload_puts_a_renewed_qwac_in_use_while_requests_run() {
     // Four callers on kept-alive connections, without pause, across the reload.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut callers = Vec::new();
-    for _ in 0..4 {
+    for caller in 0..4 {
         let (stop, base) = (stop.clone(), base.clone());
         callers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let (mut ok, mut failed) = (0, Vec::new());
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                match http.post(format!("{base}/payments")).body("{}").send().await {
+                match http.post(format!("{base}/payments")).header("X-Caller", caller).body("{}").send().await {
                     Ok(r) if r.status() == 200 => ok += 1,
                     Ok(r) => failed.push(format!("HTTP {}", r.status())),
                     Err(e) => failed.push(e.to_string()),
@@ -212,9 +212,22 @@ async fn reload_puts_a_renewed_qwac_in_use_while_requests_run() {
     let seen = recorded.lock().unwrap().clone();
     assert_eq!(seen.len(), total);
     assert!(seen[..reloaded_at].iter().all(|(_, s)| *s == old));
-    // Requests under way at the reload finish with the old QWAC; every later one has the new.
+    // Requests under way at the reload (at most one per caller) finish with the old QWAC; every
+    // later one has the new. Each caller sends one request after the other, so its requests
+    // reach the bank in order: old ones, then only new ones. (Across callers, a request under
+    // way may reach the bank after another caller's first new one.)
     let first_new = seen.iter().position(|(_, s)| *s == new).expect("the renewed QWAC never reached the bank");
-    assert!(seen[first_new..].iter().all(|(_, s)| *s == new), "the old QWAC came back after the reload");
+    for caller in 0..4 {
+        let serials: Vec<&String> = seen
+            .iter()
+            .filter(|(r, _)| r.headers()["x-caller"] == caller.to_string().as_str())
+            .map(|(_, s)| s)
+            .collect();
+        let turn = serials.iter().position(|s| **s == new).unwrap_or(serials.len());
+        assert!(serials[turn..].iter().all(|s| **s == new), "caller {caller}: the old QWAC came back after the reload");
+    }
+    let late_old = seen[first_new..].iter().filter(|(_, s)| *s == old).count();
+    assert!(late_old <= 4, "{late_old} requests with the old QWAC after the first new one: more than were under way");
     assert!(first_new <= reloaded_at + 4 && seen.len() > first_new, "{first_new} {reloaded_at} {}", seen.len());
     assert!(proxy.metrics().contains("psd2_proxy_reloads_total 1"));
     proxy.shutdown().await.unwrap();
